@@ -1,0 +1,11 @@
+//! pgrx-free core of rag_search.
+//!
+//! Everything here is plain Rust with plain unit tests: the PostgreSQL
+//! extension crate is a thin shell that moves values between SQL and these
+//! functions.
+
+pub mod chunk;
+pub mod embed;
+pub mod fusion;
+pub mod hash;
+pub mod text;

