@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod embedding;
 mod error;
 mod guc;
 mod index_config;

@@ -21,6 +21,7 @@ query!(CHUNKS_INSERT, "chunks_insert.sql");
 query!(CHUNKS_DELETE, "chunks_delete.sql");
 query!(CHUNKS_RENUMBER, "chunks_renumber.sql");
 query!(INDEX_STATE_LOCK, "index_state_lock.sql");
+query!(INDEX_STATE_READ, "index_state_read.sql");
 query!(INDEX_STATE_SET_MODEL, "index_state_set_model.sql");
 query!(INDEX_STATE_SET_TS_CONFIG, "index_state_set_ts_config.sql");
 query!(EMBEDDINGS_CLEAR, "embeddings_clear.sql");

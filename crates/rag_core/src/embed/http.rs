@@ -53,12 +53,10 @@ pub(crate) fn run(
     let deadline = Instant::now() + timeout;
     // Capacity 1: the worker's single send never blocks, even if abandoned.
     let (tx, rx) = mpsc::sync_channel(1);
-    thread::Builder::new()
-        .name("rag-embed-http".into())
-        .spawn(move || {
-            let _ = tx.send(perform(ex));
-        })
-        .map_err(|e| Failure::Connect(format!("cannot start HTTP worker thread: {e}")))?;
+    spawn_with_signals_blocked(move || {
+        let _ = tx.send(perform(ex));
+    })
+    .map_err(|e| Failure::Connect(format!("cannot start HTTP worker thread: {e}")))?;
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -159,5 +157,33 @@ fn classify(t: &ureq::Transport) -> Failure {
             Failure::Connect(detail)
         }
         _ => Failure::Protocol(detail),
+    }
+}
+
+/// Starts the HTTP thread with every signal blocked, so signals aimed at the
+/// host process (PostgreSQL's SIGINT for query cancel, SIGTERM, SIGUSR1...)
+/// are always handled by the thread that owns the process state. The mask is
+/// set before the spawn so the new thread never runs unmasked.
+fn spawn_with_signals_blocked<F>(f: F) -> std::io::Result<thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    #[cfg(unix)]
+    {
+        // SAFETY: sigset_t is plain data; pthread_sigmask only changes the
+        // calling thread's mask, which is restored right after the spawn.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            let handle = thread::Builder::new().name("rag-embed-http".into()).spawn(f);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            handle
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        thread::Builder::new().name("rag-embed-http".into()).spawn(f)
     }
 }

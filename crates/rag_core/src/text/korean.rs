@@ -22,7 +22,11 @@ const MAX_SUFFIX_CHARS: usize = 5;
 /// How safe it is to strip a suffix.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Strip {
-    /// Rarely the end of a noun: may leave a 1-syllable stem (`법을` → `법`).
+    /// Multi-syllable case particle (에서, 으로, 까지 …): unambiguous enough
+    /// to leave a 1-syllable stem even from a longer word (`법에서는` → `법`).
+    Particle,
+    /// Rarely the end of a noun, but words of 3+ syllables keep at least 2
+    /// (`대해서` stays: 대 would be a meaningless high-frequency stem).
     Free,
     /// Also a frequent last syllable of nouns (국가, 회의, 제도, 결과, 도로,
     /// 권한, 경제적): only stripped when at least 2 characters remain and
@@ -46,7 +50,7 @@ enum After {
 
 fn suffix_kind(s: &str) -> Option<(Strip, After)> {
     use After::{Any, Consonant, Vowel, VowelOrRieul};
-    use Strip::{Free, Guarded};
+    use Strip::{Free, Guarded, Particle};
     let kind = match s {
         // 1-syllable particles that almost never end a noun.
         "을" | "은" => (Free, Consonant),
@@ -59,18 +63,22 @@ fn suffix_kind(s: &str) -> Option<(Strip, After)> {
         "의" | "도" | "만" | "들" | "한" | "할" | "함" | "된" | "될" | "됨" | "며" | "적" => {
             (Guarded, Any)
         }
-        // Multi-syllable particles (case, auxiliary, stacked) with a
-        // consonant/vowel-dependent first syllable.
+        // Multi-syllable case particles, plain and stacked.
         "으로" | "으로는" | "으로도" | "으로서" | "으로써" | "으로의" | "으로부터" | "과는"
-        | "과의" | "과도" => (Free, Consonant),
-        "와는" | "와의" | "와도" | "였다" | "였던" => (Free, Vowel),
-        "로는" | "로도" | "로서" | "로써" | "로의" | "로부터" => (Free, VowelOrRieul),
-        "에서" | "에게" | "에는" | "에도" | "에의" | "께서" | "한테" | "까지" | "부터"
-        | "처럼" | "보다" | "마다" | "조차" | "마저" | "밖에" | "만큼" | "라는" | "라고"
-        | "이란" | "이며" | "이고" | "이다" | "인데" | "인지" | "적인" | "에서는" | "에서도"
-        | "에서의" | "에게는" | "에게도" | "에게서" | "까지는" | "까지도" | "까지의" | "부터는"
-        | "부터의" | "보다는" | "이라는" | "이라고" | "이라도" | "이라면" | "이지만" | "이므로"
-        | "이었다" | "이었던" | "입니다" | "입니까" | "인가요" | "에서부터" => (Free, Any),
+        | "과의" | "과도" => (Particle, Consonant),
+        "와는" | "와의" | "와도" => (Particle, Vowel),
+        "로는" | "로도" | "로서" | "로써" | "로의" | "로부터" => {
+            (Particle, VowelOrRieul)
+        }
+        "에서" | "에게" | "에는" | "에도" | "에의" | "께서" | "한테" | "까지" | "부터" | "처럼"
+        | "보다" | "마다" | "조차" | "마저" | "밖에" | "만큼" | "에서는" | "에서도" | "에서의"
+        | "에게는" | "에게도" | "에게서" | "까지는" | "까지도" | "까지의" | "부터는" | "부터의"
+        | "보다는" | "에서부터" => (Particle, Any),
+        // Copula forms (이다 …) and 적인 (경제적인 → 경제).
+        "였다" | "였던" => (Free, Vowel),
+        "라는" | "라고" | "이란" | "이며" | "이고" | "이다" | "인데" | "인지" | "적인"
+        | "이라는" | "이라고" | "이라도" | "이라면" | "이지만" | "이므로" | "이었다" | "이었던"
+        | "입니다" | "입니까" | "인가요" => (Free, Any),
         // Frequent endings of 하다 / 되다 verbs built on nouns (검토했다 → 검토).
         "하다" | "한다" | "했다" | "하는" | "하고" | "하여" | "해서" | "하며" | "하면" | "하기"
         | "하게" | "하지" | "해야" | "했던" | "하던" | "했고" | "할지" | "되다" | "된다"
@@ -78,8 +86,10 @@ fn suffix_kind(s: &str) -> Option<(Strip, After)> {
         | "합니다" | "합니까" | "했으며" | "하였고" | "하시오" | "하세요" | "했는지" | "하는지"
         | "하려면" | "하도록" | "하기로" | "하므로" | "했는데" | "하는데" | "한다는" | "했어야"
         | "했나요" | "되었다" | "됩니다" | "됩니까" | "됐으며" | "되었고" | "되는지" | "되도록"
-        | "된다는" | "했습니다" | "하였으며" | "하십시오" | "하였는데" | "하였나요" | "해주세요"
-        | "되었으며" | "되었는지" | "하였습니다" | "되었습니다" => (Free, Any),
+        | "된다는" | "했습니다" | "하였으며" | "하십시오" | "하였는데" | "하였나요"
+        | "해주세요" | "되었으며" | "되었는지" | "하였습니다" | "되었습니다" => {
+            (Free, Any)
+        }
         _ => return None,
     };
     Some(kind)
@@ -103,7 +113,7 @@ fn agrees(stem_last: char, after: After) -> bool {
 
 /// Strips one particle/ending (longest match first) from a lowercase word.
 /// Returns `None` when nothing applies. Never returns an empty stem; words of
-/// 3+ characters keep at least 2 when only one syllable is stripped.
+/// 3+ syllables keep at least 2 unless a multi-syllable case particle goes.
 pub(crate) fn strip_once(word: &str) -> Option<&str> {
     // Byte offsets where the last 1..=MAX_SUFFIX_CHARS characters start.
     let mut starts = [0usize; MAX_SUFFIX_CHARS];
@@ -119,7 +129,11 @@ pub(crate) fn strip_once(word: &str) -> Option<&str> {
     }
     // Only need to know whether the word has >= 3 chars; avoid a full count
     // for long words.
-    let n = if found < MAX_SUFFIX_CHARS { found } else { word.chars().count() };
+    let n = if found < MAX_SUFFIX_CHARS {
+        found
+    } else {
+        word.chars().count()
+    };
     // Longest suffix first, but always leave at least one character.
     for len in (1..=found.min(n - 1)).rev() {
         let start = starts[len - 1];
@@ -130,17 +144,15 @@ pub(crate) fn strip_once(word: &str) -> Option<&str> {
         let Some(last) = stem.chars().next_back() else {
             continue;
         };
-        // A 1-syllable strip from a 3+ syllable word keeps 2 (`사람들` →
-        // `사람`, never `정부가` → …). Multi-syllable particles are
-        // unambiguous enough to leave one syllable (`법에서는` → `법`).
         let min_stem = match kind {
-            Strip::Guarded => 2,
-            Strip::Free if len >= 2 && !RELAX_MULTI && n >= 3 => 2,
+            Strip::Particle => 1,
+            Strip::Free if n >= 3 => 2,
             Strip::Free => 1,
+            Strip::Guarded => 2,
         };
         if n - len < min_stem
             || (kind == Strip::Guarded && last.is_ascii_digit())
-            || (AGREE && !agrees(last, after))
+            || !agrees(last, after)
             // `것으로` must not become `것으` via 로.
             || last == '\u{C73C}'
         {
@@ -150,9 +162,6 @@ pub(crate) fn strip_once(word: &str) -> Option<&str> {
     }
     None
 }
-
-const AGREE: bool = true;
-const RELAX_MULTI: bool = false;
 
 /// Successive stems of `word` (not including `word`), at most `MAX_LAYERS`.
 pub(crate) fn stem_chain(word: &str) -> impl Iterator<Item = &str> {
@@ -200,6 +209,26 @@ mod tests {
         assert_eq!(strip_once("하는"), Some("하"));
         assert_eq!(strip_once("100만"), None);
         assert_eq!(strip_once("b2b를"), Some("b2b"));
+        assert_eq!(strip_once("대해서"), None);
+    }
+
+    #[test]
+    fn particle_agrees_with_final_consonant() {
+        // Not particles: wrong consonant/vowel pairing.
+        for w in ["마을", "가을", "평가", "증가", "나이", "경로"] {
+            assert_ne!(strip_once(w), Some(&w[..w.len() - 3]), "{w}");
+        }
+        assert_eq!(strip_once("가게를"), Some("가게"));
+        assert_eq!(strip_once("값이"), None); // guarded: 1 syllable left
+        assert_eq!(strip_once("금리가"), Some("금리"));
+        assert_eq!(strip_once("금액이"), Some("금액"));
+        assert_eq!(strip_once("서울로"), Some("서울"));
+        assert_eq!(strip_once("정책으로"), Some("정책"));
+        assert_eq!(strip_once("법에서는"), Some("법"));
+        // 으 is never left dangling from 으로.
+        assert_eq!(strip_once("것으로"), Some("것"));
+        assert_eq!(strip_once("경제적인"), Some("경제"));
+        assert_eq!(strip_once("경제적"), Some("경제"));
     }
 
     #[test]
