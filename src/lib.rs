@@ -8,15 +8,20 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod bm25;
 mod embedding;
 mod error;
 mod guc;
 mod index_config;
 mod ingest;
 mod queries;
+mod search;
+mod sql_types;
 mod stats;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text]);
+extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
+extension_sql_file!("../sql/search_path.sql", name = "search_path_pins", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

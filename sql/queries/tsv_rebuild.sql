@@ -5,4 +5,5 @@ SELECT format($ddl$
     ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS
         (to_tsvector(%L::regconfig, rag_search.index_text(content))) STORED;
     CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
+    SELECT rag_search.term_stats_rebuild();
 $ddl$, $1::regconfig::text)

@@ -9,3 +9,4 @@ pub mod embed;
 pub mod fusion;
 pub mod hash;
 pub mod text;
+pub mod tsvector;

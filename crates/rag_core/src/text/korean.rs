@@ -9,8 +9,9 @@
 //! Both sides use the same function: documents index the word plus every
 //! layer of stripping (`기업들에게는` → `기업들` → `기업`), queries use the
 //! deepest layer. Because the document chain of `X + particle` continues
-//! exactly like the chain of `X`, the query's deepest stem is always among the
-//! document's tokens, whichever particle either side used.
+//! exactly like the chain of `X` (whenever the particle is the longest
+//! matching suffix, the usual case), the query's deepest stem is among the
+//! document's tokens whichever particle either side used.
 
 /// Most layers of stripping applied to one word (`기업들에게는` needs two).
 /// Bounded so the indexed text cannot blow up.

@@ -1,0 +1,25 @@
+-- Pages (documents) from full-text chunk hits, unioned with documents
+-- whose title is trigram-similar to the query.
+-- $1 hit chunk ids, $2 their document ids, $3 their BM25 scores,
+-- $4 query text, $5 limit.
+WITH hits AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(chunk_id, document_id, score)
+), pages AS (
+    SELECT document_id, max(score) AS rank, count(*) AS hit_chunks,
+           (array_agg(chunk_id ORDER BY score DESC, chunk_id))[1] AS best_chunk_id
+    FROM hits GROUP BY document_id
+), titles AS (
+    SELECT d.id AS document_id
+    FROM rag_search.documents d
+    WHERE d.title % $4
+    ORDER BY similarity(d.title, $4) DESC, d.id
+    LIMIT $5
+)
+SELECT d.doc_id, d.title, coalesce(p.rank, 0)::float8 AS rank,
+       coalesce(p.hit_chunks, 0)::integer AS hit_chunks, p.best_chunk_id,
+       similarity(d.title, $4)::float8 AS title_score
+FROM (SELECT document_id FROM pages UNION SELECT document_id FROM titles) AS u
+JOIN rag_search.documents d ON d.id = u.document_id
+LEFT JOIN pages p ON p.document_id = u.document_id
+ORDER BY lower(d.title) = lower($4) DESC, rank DESC, hit_chunks DESC, title_score DESC, d.doc_id
+LIMIT $5

@@ -1,0 +1,19 @@
+-- Lexical candidates: chunks whose content contains the query's words by
+-- trigram word similarity (GIN chunks_content_trgm), plus chunks of
+-- documents whose title is trigram-similar (GIN documents_title_trgm).
+-- $1 query text, $2 limit, $3 metadata filter (jsonb or NULL).
+(SELECT c.id
+ FROM rag_search.chunks c
+ WHERE $1 <% c.content
+   AND ($3::jsonb IS NULL OR EXISTS (
+         SELECT 1 FROM rag_search.documents d WHERE d.id = c.document_id AND d.metadata @> $3::jsonb))
+ ORDER BY word_similarity($1, c.content) DESC, c.id
+ LIMIT $2)
+UNION
+(SELECT c.id
+ FROM rag_search.documents d
+ JOIN rag_search.chunks c ON c.document_id = d.id
+ WHERE d.title % $1
+   AND ($3::jsonb IS NULL OR d.metadata @> $3::jsonb)
+ ORDER BY similarity(d.title, $1) DESC, c.id
+ LIMIT $2)

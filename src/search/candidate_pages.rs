@@ -1,0 +1,63 @@
+//! rag_candidate_pages: pages (documents) to look at for a query.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use rag_core::text::{clamp_query, query_terms, MAX_QUERY_TERMS};
+
+use super::options::validate_top_k;
+use super::retrieve;
+use crate::error::OrRaise;
+use crate::{guc, queries};
+
+/// Candidate pages from chunk full-text search: the best `limit` ×
+/// rag_search.candidate_oversample chunks by BM25, grouped by page and
+/// ordered by best rank then number of hit chunks. Pages whose title is
+/// trigram-similar to the query are unioned in; an exact title match comes
+/// first.
+#[pg_extern(stable, parallel_safe)]
+fn rag_candidate_pages(
+    q: Option<&str>,
+    limit: Option<i32>,
+) -> TableIterator<
+    'static,
+    (
+        name!(doc_id, String),
+        name!(title, String),
+        name!(rank, f64),
+        name!(hit_chunks, i32),
+        name!(best_chunk_id, Option<i64>),
+        name!(title_score, f64),
+    ),
+> {
+    let limit = validate_top_k(limit, "limit");
+    let Some(q) = q else { return TableIterator::new(Vec::new()) };
+    let q = clamp_query(q, guc::max_query_chars());
+    let words = query_terms(q, MAX_QUERY_TERMS);
+    if words.is_empty() {
+        return TableIterator::new(Vec::new());
+    }
+    let stats = retrieve::query_stats(&words);
+    let hits_wanted = (limit as i64) * (guc::candidate_oversample() as i64);
+    let hits = retrieve::fts_candidates(&stats, hits_wanted, &None);
+    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let docs: Vec<i64> = hits.iter().map(|h| h.document_id).collect();
+    let scores: Vec<f64> = hits.iter().map(|h| h.score).collect();
+    let args: [DatumWithOid; 5] = [ids.into(), docs.into(), scores.into(), q.into(), limit.into()];
+    let rows = Spi::connect(|client| {
+        let table = client.select(queries::CANDIDATE_PAGES, None, &args).or_raise("candidate pages");
+        let mut out = Vec::with_capacity(table.len());
+        for row in table {
+            let ctx = "candidate pages";
+            out.push((
+                row.get::<String>(1).or_raise(ctx).unwrap_or_default(),
+                row.get::<String>(2).or_raise(ctx).unwrap_or_default(),
+                row.get::<f64>(3).or_raise(ctx).unwrap_or(0.0),
+                row.get::<i32>(4).or_raise(ctx).unwrap_or(0),
+                row.get::<i64>(5).or_raise(ctx),
+                row.get::<f64>(6).or_raise(ctx).unwrap_or(0.0),
+            ));
+        }
+        out
+    });
+    TableIterator::new(rows)
+}

@@ -1,0 +1,168 @@
+//! Validated arguments of rag_hybrid_search.
+
+use pgrx::JsonB;
+use rag_core::fusion::Weights;
+use serde_json::Value;
+
+use crate::error::{invalid_parameter, null_value};
+use crate::guc;
+
+/// The largest top_k (and rag_candidate_pages limit) accepted.
+pub const MAX_TOP_K: i32 = 1000;
+
+pub const MODES: &str = "auto, hybrid, fts, vector, lexical";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Hybrid,
+    Fts,
+    Vector,
+    Lexical,
+}
+
+impl Mode {
+    pub fn parse(mode: Option<&str>) -> Mode {
+        match mode.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("auto") => Mode::Auto,
+            Some("hybrid") => Mode::Hybrid,
+            Some("fts") => Mode::Fts,
+            Some("vector") => Mode::Vector,
+            Some("lexical") => Mode::Lexical,
+            Some(other) => invalid_parameter(
+                format!("unknown search mode \"{other}\""),
+                format!("Valid modes are: {MODES}."),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fusion {
+    Weighted,
+    Rrf,
+}
+
+fn parse_fusion(s: &str) -> Fusion {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "weighted" => Fusion::Weighted,
+        "rrf" => Fusion::Rrf,
+        other => invalid_parameter(
+            format!("unknown fusion \"{other}\""),
+            "Valid values are: weighted, rrf (rag_search.fusion or options => '{\"fusion\": ...}').",
+        ),
+    }
+}
+
+/// Per-call options (`options` jsonb), defaulting to the settings.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub weights: Weights,
+    pub fusion: Fusion,
+    pub rrf_k: f64,
+    pub oversample: i32,
+    /// Neighbours on each side returned as context (0 = no context column).
+    pub window: i32,
+    /// Keep only hits whose window contains every query keyword.
+    pub require_all_keywords: bool,
+}
+
+const OPTION_KEYS: &str = "weights, fusion, rrf_k, oversample, window, require_all_keywords";
+
+impl SearchOptions {
+    pub fn from_json(options: Option<JsonB>) -> SearchOptions {
+        let mut o = SearchOptions {
+            weights: guc::weights(),
+            fusion: parse_fusion(&guc::fusion()),
+            rrf_k: guc::rrf_k() as f64,
+            oversample: guc::hybrid_oversample(),
+            window: 0,
+            require_all_keywords: false,
+        };
+        let obj = match options.map(|j| j.0) {
+            None | Some(Value::Null) => return o,
+            Some(Value::Object(obj)) => obj,
+            Some(_) => invalid_parameter(
+                "options must be a JSON object",
+                format!("Valid keys: {OPTION_KEYS}."),
+            ),
+        };
+        for (key, value) in obj {
+            match key.as_str() {
+                "weights" => o.weights = parse_weights(&value, o.weights),
+                "fusion" => match value.as_str() {
+                    Some(s) => o.fusion = parse_fusion(s),
+                    None => invalid_parameter("options.fusion must be a string", "Use \"weighted\" or \"rrf\"."),
+                },
+                "rrf_k" => o.rrf_k = number_in(&value, "rrf_k", 1.0, 10_000.0),
+                "oversample" => o.oversample = number_in(&value, "oversample", 1.0, 1000.0) as i32,
+                "window" => o.window = number_in(&value, "window", 0.0, 20.0) as i32,
+                "require_all_keywords" => match value.as_bool() {
+                    Some(b) => o.require_all_keywords = b,
+                    None => invalid_parameter("options.require_all_keywords must be a boolean", ""),
+                },
+                other => invalid_parameter(
+                    format!("unknown option \"{other}\""),
+                    format!("Valid keys: {OPTION_KEYS}."),
+                ),
+            }
+        }
+        o
+    }
+}
+
+fn number_in(v: &Value, name: &str, min: f64, max: f64) -> f64 {
+    match v.as_f64() {
+        Some(x) if x.is_finite() && (min..=max).contains(&x) => x,
+        _ => invalid_parameter(
+            format!("options.{name} must be a number between {min} and {max}"),
+            "",
+        ),
+    }
+}
+
+fn parse_weights(v: &Value, mut w: Weights) -> Weights {
+    let Some(obj) = v.as_object() else {
+        invalid_parameter(
+            "options.weights must be an object",
+            "Example: {\"weights\": {\"vector\": 0.6, \"fts\": 0.3, \"title\": 0.05, \"lexical\": 0.05}}.",
+        );
+    };
+    for (key, value) in obj {
+        let x = number_in(value, &format!("weights.{key}"), 0.0, 100.0);
+        match key.as_str() {
+            "vector" => w.vec = x,
+            "fts" => w.fts = x,
+            "title" => w.title = x,
+            "lexical" => w.lex = x,
+            other => invalid_parameter(
+                format!("unknown weight \"{other}\""),
+                "Valid weights: vector, fts, title, lexical.",
+            ),
+        }
+    }
+    w
+}
+
+pub fn validate_top_k(top_k: Option<i32>, name: &str) -> i32 {
+    match top_k {
+        None => null_value(format!("{name} must not be NULL"), format!("Pass a {name} between 1 and {MAX_TOP_K}.")),
+        Some(k) if !(1..=MAX_TOP_K).contains(&k) => invalid_parameter(
+            format!("{name} {k} is out of range"),
+            format!("Pass a {name} between 1 and {MAX_TOP_K}."),
+        ),
+        Some(k) => k,
+    }
+}
+
+pub fn validate_filter(filter: Option<JsonB>) -> Option<JsonB> {
+    match filter {
+        None => None,
+        Some(JsonB(Value::Null)) => None,
+        Some(JsonB(v @ Value::Object(_))) => Some(JsonB(v)),
+        Some(_) => invalid_parameter(
+            "filter must be a JSON object",
+            "The filter is matched as metadata @> filter, e.g. '{\"lang\": \"ko\"}'.",
+        ),
+    }
+}
