@@ -1,12 +1,22 @@
 -- Search-side state: corpus statistics for BM25 and the query-embedding cache.
 
 -- Document frequency of every lexeme in rag_search.chunks.tsv, and corpus
--- totals, kept current by statement-level triggers on chunks. BM25 reads
--- them for IDF and average length without scanning the corpus.
+-- totals, for BM25 (IDF and average length) without scanning the corpus.
+--
+-- Writers never update shared rows: statement triggers on chunks append
+-- per-statement deltas to the *_delta tables (no row locks, so concurrent
+-- ingesters neither wait for nor deadlock with each other). Readers add the
+-- deltas to the compacted totals; rag_search.term_stats_compact() folds the
+-- deltas in, one compactor at a time.
 CREATE TABLE rag_search.term_stats (
     lexeme text   PRIMARY KEY,
-    df     bigint NOT NULL CHECK (df >= 0)
+    df     bigint NOT NULL
 );
+CREATE TABLE rag_search.term_stats_delta (
+    lexeme text   NOT NULL,
+    df     bigint NOT NULL
+);
+CREATE INDEX term_stats_delta_lexeme ON rag_search.term_stats_delta (lexeme);
 
 CREATE TABLE rag_search.corpus_stats (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -15,38 +25,60 @@ CREATE TABLE rag_search.corpus_stats (
     lexemes   bigint  NOT NULL DEFAULT 0
 );
 INSERT INTO rag_search.corpus_stats DEFAULT VALUES;
+CREATE TABLE rag_search.corpus_stats_delta (
+    chunks  bigint NOT NULL,
+    lexemes bigint NOT NULL
+);
 
 CREATE FUNCTION rag_search.term_stats_add() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    -- Sorted so concurrent writers lock lexeme rows in one order (no deadlock).
-    INSERT INTO rag_search.term_stats AS t (lexeme, df)
-    SELECT u.lexeme, count(*) FROM new_chunks n, unnest(n.tsv) AS u
-    GROUP BY u.lexeme ORDER BY u.lexeme
-    ON CONFLICT (lexeme) DO UPDATE SET df = t.df + excluded.df;
-    UPDATE rag_search.corpus_stats
-    SET chunks = chunks + (SELECT count(*) FROM new_chunks),
-        lexemes = lexemes + (SELECT coalesce(sum(length(tsv)), 0) FROM new_chunks);
+    INSERT INTO rag_search.term_stats_delta (lexeme, df)
+    SELECT u.lexeme, count(*) FROM new_chunks n, unnest(n.tsv) AS u GROUP BY u.lexeme;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT count(*), coalesce(sum(length(tsv)), 0) FROM new_chunks HAVING count(*) > 0;
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION rag_search.term_stats_remove() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE rag_search.term_stats AS t SET df = t.df - o.n
-    FROM (SELECT u.lexeme, count(*) AS n FROM old_chunks c, unnest(c.tsv) AS u
-          GROUP BY u.lexeme ORDER BY u.lexeme) o
-    WHERE t.lexeme = o.lexeme;
-    UPDATE rag_search.corpus_stats
-    SET chunks = greatest(chunks - (SELECT count(*) FROM old_chunks), 0),
-        lexemes = greatest(lexemes - (SELECT coalesce(sum(length(tsv)), 0) FROM old_chunks), 0);
+    INSERT INTO rag_search.term_stats_delta (lexeme, df)
+    SELECT u.lexeme, -count(*) FROM old_chunks o, unnest(o.tsv) AS u GROUP BY u.lexeme;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT -count(*), -coalesce(sum(length(tsv)), 0) FROM old_chunks HAVING count(*) > 0;
     RETURN NULL;
 END $$;
 
+-- Folds the deltas into the totals. Returns false (doing nothing) when
+-- another transaction is compacting. Called by the ingestion functions now
+-- and then; safe to call any time.
+CREATE FUNCTION rag_search.term_stats_compact() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('rag_search.term_stats_compact')) THEN
+        RETURN false;
+    END IF;
+    WITH moved AS (DELETE FROM rag_search.term_stats_delta RETURNING lexeme, df),
+         summed AS (SELECT lexeme, sum(df)::bigint AS df FROM moved GROUP BY lexeme)
+    INSERT INTO rag_search.term_stats AS t (lexeme, df)
+    SELECT lexeme, df FROM summed ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET df = t.df + excluded.df;
+    DELETE FROM rag_search.term_stats WHERE df <= 0;
+    WITH moved AS (DELETE FROM rag_search.corpus_stats_delta RETURNING chunks, lexemes)
+    UPDATE rag_search.corpus_stats
+    SET chunks = chunks + (SELECT coalesce(sum(chunks), 0) FROM moved),
+        lexemes = lexemes + (SELECT coalesce(sum(lexemes), 0) FROM moved);
+    RETURN true;
+END $$;
+
 -- Recomputes everything from the chunks (after a text-search configuration
--- change, or to repair statistics after TRUNCATE).
+-- change, or to repair statistics).
 CREATE FUNCTION rag_search.term_stats_rebuild() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_advisory_xact_lock(hashtext('rag_search.term_stats_compact'));
+    DELETE FROM rag_search.term_stats_delta;
+    DELETE FROM rag_search.corpus_stats_delta;
     DELETE FROM rag_search.term_stats;
     INSERT INTO rag_search.term_stats (lexeme, df)
     SELECT u.lexeme, count(*) FROM rag_search.chunks c, unnest(c.tsv) AS u GROUP BY u.lexeme;
@@ -58,8 +90,7 @@ $$;
 CREATE FUNCTION rag_search.term_stats_reset() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    DELETE FROM rag_search.term_stats;
-    UPDATE rag_search.corpus_stats SET chunks = 0, lexemes = 0;
+    PERFORM rag_search.term_stats_rebuild();
     RETURN NULL;
 END $$;
 

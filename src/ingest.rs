@@ -39,7 +39,11 @@ fn rag_upsert_document(
 > {
     let doc = DocumentInput::from_args(doc_id, title, content, metadata.map(|j| j.0), source, None);
     let settings = chunk_settings();
-    let outcome = Spi::connect_mut(|client| upsert(client, &doc, &settings));
+    let outcome = Spi::connect_mut(|client| {
+        let outcome = upsert(client, &doc, &settings);
+        compact_term_stats_now_and_then(client, false);
+        outcome
+    });
     TableIterator::once(outcome.into_row())
 }
 
@@ -75,13 +79,16 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
         items.into_iter().enumerate().map(|(i, item)| DocumentInput::from_json(i, item)).collect();
     let settings = chunk_settings();
     let rows = Spi::connect_mut(|client| {
-        docs.iter()
+        let rows = docs
+            .iter()
             .map(|doc| {
                 let outcome = upsert(client, doc, &settings);
                 let (action, chunks, kept, added, removed) = outcome.into_row();
                 (doc.doc_id.clone(), action, chunks, kept, added, removed)
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        compact_term_stats_now_and_then(client, true);
+        rows
     });
     TableIterator::new(rows)
 }
@@ -93,8 +100,29 @@ fn rag_delete_document(doc_id: Option<&str>) -> bool {
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];
         let deleted = client.update(queries::DOCUMENT_DELETE, None, &args).or_raise("delete document");
+        compact_term_stats_now_and_then(client, false);
         !deleted.is_empty()
     })
+}
+
+thread_local! {
+    static CALLS_SINCE_COMPACTION: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Folds the BM25 statistics deltas written by the chunk triggers into the
+/// totals: after every bulk call, and every 100th single call of a backend,
+/// so the delta tables stay small. A no-op while another transaction holds
+/// the compaction lock.
+fn compact_term_stats_now_and_then(client: &mut SpiClient<'_>, bulk: bool) {
+    let due = bulk
+        || CALLS_SINCE_COMPACTION.with(|c| {
+            let n = c.get() + 1;
+            c.set(if n >= 100 { 0 } else { n });
+            n >= 100
+        });
+    if due {
+        client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");
+    }
 }
 
 struct DocumentInput {

@@ -14,7 +14,7 @@ mod error;
 mod guc;
 mod index_config;
 mod ingest;
-mod queries;
+pub(crate) mod queries;
 mod search;
 mod sql_types;
 mod stats;

@@ -6,3 +6,6 @@ mod hybrid_search;
 pub mod options;
 mod query_embedding;
 pub mod retrieve;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;

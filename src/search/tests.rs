@@ -1,0 +1,321 @@
+//! Search semantics inside PostgreSQL. Vector-dependent cases use small
+//! hand-made embeddings (dimension 4) and the precomputed-vector overload,
+//! so no embedding server is involved; the HTTP paths are covered by the
+//! integration tests.
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use pgrx::datum::DatumWithOid;
+    use pgrx::prelude::*;
+
+    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
+        Spi::get_one::<T>(sql).expect("query failed").expect("NULL result")
+    }
+
+    fn run(sql: &str) {
+        Spi::run(sql).expect("statement failed")
+    }
+
+    fn error_of(sql: &str) -> String {
+        run("CREATE OR REPLACE FUNCTION pg_temp.search_error_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             DECLARE h text; m text;
+             BEGIN
+               EXECUTE q;
+               RETURN '00000||';
+             EXCEPTION WHEN OTHERS THEN
+               GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT, m = MESSAGE_TEXT;
+               RETURN SQLSTATE || '|' || coalesce(h, '') || '|' || m;
+             END $f$");
+        let args: [DatumWithOid; 1] = [sql.into()];
+        Spi::get_one_with_args::<String>("SELECT pg_temp.search_error_of($1)", &args).unwrap().unwrap()
+    }
+
+    fn doc(doc_id: &str, title: &str, content: &str, metadata: &str) {
+        let args: [DatumWithOid; 4] = [doc_id.into(), title.into(), content.into(), metadata.into()];
+        Spi::run_with_args("SELECT rag_upsert_document($1, $2, $3, $4::jsonb)", &args).unwrap();
+    }
+
+    /// Ordered doc_ids of a search.
+    fn docs_of(sql: &str) -> Vec<String> {
+        Spi::connect(|c| {
+            c.select(sql, None, &[])
+                .unwrap()
+                .map(|r| r.get_by_name::<String, _>("doc_id").unwrap().unwrap())
+                .collect()
+        })
+    }
+
+    fn korean_corpus() {
+        doc("ko:1", "헌법재판소 심판", "국회는 대통령에 대한 탄핵을 의결했다. 헌법재판소의 심판 절차는 180일 이내에 끝난다.", "{}");
+        doc("ko:2", "날씨", "오늘은 맑고 따뜻한 날씨가 이어진다. 주말에는 비가 온다.", "{}");
+        doc("ko:3", "윤석열 대통령", "윤석열 대통령은 기자회견을 열었다.", "{}");
+        doc("ko:4", "국회 일정", "국회는 예산안 심사 절차를 시작했다.", "{}");
+    }
+
+    #[pg_test]
+    fn fts_finds_korean_words_with_particles() {
+        korean_corpus();
+        let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열 탄핵 절차', 4, 'fts')");
+        // ko:1 holds 탄핵을 and 절차는 (two query words) and ranks first.
+        assert_eq!(hits.first().map(String::as_str), Some("ko:1"), "{hits:?}");
+        assert!(hits.contains(&"ko:3".to_string()) && hits.contains(&"ko:4".to_string()));
+        assert!(!hits.contains(&"ko:2".to_string()));
+        // The other direction: particles in the query, bare words in the text.
+        let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열을 기자회견에서', 4, 'fts')");
+        assert_eq!(hits.first().map(String::as_str), Some("ko:3"));
+    }
+
+    #[pg_test]
+    fn hybrid_finds_korean_words_with_particles() {
+        korean_corpus();
+        run("SELECT rag_set_embedding_model('test-model', 4)");
+        run("UPDATE rag_search.chunks SET embedding = '[0,0,1,0]', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()");
+        let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열 탄핵 절차', '[1,0,0,0]'::vector, 2, 'hybrid')");
+        assert_eq!(hits.first().map(String::as_str), Some("ko:1"), "{hits:?}");
+    }
+
+    #[pg_test]
+    fn fts_scores_are_bm25_and_descending() {
+        doc("a", "", "rare word zebra appears here with common words", "{}");
+        doc("b", "", "common words common words common words", "{}");
+        doc("c", "", "zebra zebra zebra and common words", "{}");
+        let rows: Vec<(String, f64, f64)> = Spi::connect(|c| {
+            c.select("SELECT doc_id, score, fts_score FROM rag_hybrid_search('zebra common', 3, 'fts')", None, &[])
+                .unwrap()
+                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap().unwrap()))
+                .collect()
+        });
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].0, "c", "{rows:?}");
+        assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(rows.iter().all(|r| (r.1 - r.2).abs() < 1e-12), "fts mode score is the BM25 score");
+        // Statistics follow ingestion and deletion.
+        let df = "SELECT coalesce((SELECT df FROM rag_search.term_stats WHERE lexeme = 'zebra'), 0)
+                        + coalesce((SELECT sum(df) FROM rag_search.term_stats_delta WHERE lexeme = 'zebra'), 0)::bigint";
+        assert_eq!(one::<i64>(df), 2);
+        run("SELECT rag_delete_document('c')");
+        assert_eq!(one::<i64>(df), 1);
+        assert!(one::<bool>("SELECT rag_search.term_stats_compact()"));
+        assert_eq!(one::<i64>("SELECT df FROM rag_search.term_stats WHERE lexeme = 'zebra'"), 1);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.term_stats_delta"), 0);
+        assert_eq!(one::<i64>("SELECT chunks FROM rag_search.corpus_stats"), 2);
+    }
+
+    #[pg_test]
+    fn vector_mode_orders_by_cosine_distance() {
+        run("SELECT rag_set_embedding_model('test-model', 4)");
+        for (id, v) in [("v1", "[1,0,0,0]"), ("v2", "[0.9,0.1,0,0]"), ("v3", "[0.5,1,0,0]"), ("v4", "[0,0,0,1]")] {
+            doc(id, "t", &format!("document {id}"), "{}");
+            run(&format!(
+                "UPDATE rag_search.chunks c SET embedding = '{v}', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()
+                 FROM rag_search.documents d WHERE d.id = c.document_id AND d.doc_id = '{id}'"
+            ));
+        }
+        let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('document', '[1,0,0,0]'::vector, 3, 'vector')");
+        assert_eq!(hits, vec!["v1", "v2", "v3"]);
+        let (score, vs): (f64, f64) = Spi::get_two(
+            "SELECT score, vector_score FROM rag_hybrid_search('document', '[1,0,0,0]'::vector, 1, 'vector')",
+        )
+        .map(|(a, b)| (a.unwrap(), b.unwrap()))
+        .unwrap();
+        assert!((score - 1.0).abs() < 1e-9 && (vs - 1.0).abs() < 1e-9, "1/(1+0) for an identical vector");
+        // Wrong dimension: a clear error.
+        let e = error_of("SELECT * FROM rag_hybrid_search('document', '[1,0,0]'::vector, 3, 'vector')");
+        assert!(e.starts_with("22023|"), "{e}");
+    }
+
+    #[pg_test]
+    fn hybrid_unions_branches_and_fuses() {
+        run("SELECT rag_set_embedding_model('test-model', 4)");
+        doc("text-match", "t", "the quick brown fox", "{}");
+        doc("vector-match", "t", "unrelated words entirely", "{}");
+        run("UPDATE rag_search.chunks SET embedding = '[0,1,0,0]', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()");
+        run("UPDATE rag_search.chunks c SET embedding = '[1,0,0,0]' FROM rag_search.documents d WHERE d.id = c.document_id AND d.doc_id = 'vector-match'");
+        let rows: Vec<(String, String, Option<f64>, Option<f64>)> = Spi::connect(|c| {
+            c.select("SELECT doc_id, mode, vector_score, fts_score FROM rag_hybrid_search('quick fox', '[1,0,0,0]'::vector, 2, 'hybrid')", None, &[])
+                .unwrap()
+                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap(), r.get(4).unwrap()))
+                .collect()
+        });
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows.iter().all(|r| r.1 == "hybrid"));
+        let by_id = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().clone();
+        assert!(by_id("text-match").3.unwrap() > 0.0);
+        assert_eq!(by_id("vector-match").3, Some(0.0));
+        assert!((by_id("vector-match").2.unwrap() - 1.0).abs() < 1e-9);
+
+        // RRF: two lists, each candidate first in one of them.
+        let scores: Vec<f64> = Spi::connect(|c| {
+            c.select("SELECT score FROM rag_hybrid_search('quick fox', '[1,0,0,0]'::vector, 2, 'hybrid', NULL, '{\"fusion\": \"rrf\", \"rrf_k\": 60}')", None, &[])
+                .unwrap()
+                .map(|r| r.get::<f64>(1).unwrap().unwrap())
+                .collect()
+        });
+        // vector-match: rank 1 by vector, rank 2 by (zero) fts is excluded; text-match: rank 2 by vector, 1 by fts.
+        assert_eq!(scores.len(), 2);
+        assert!((scores[0] - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12, "{scores:?}");
+        assert!((scores[1] - 1.0 / 61.0).abs() < 1e-12, "{scores:?}");
+    }
+
+    #[pg_test]
+    fn selective_filter_still_returns_top_k() {
+        run("SELECT rag_set_embedding_model('test-model', 4)");
+        run("SELECT count(*) FROM rag_upsert_documents((
+               SELECT jsonb_agg(jsonb_build_object('doc_id', 'f:' || i, 'content', 'shared topic words ' || i,
+                      'metadata', jsonb_build_object('tenant', CASE WHEN i % 100 = 0 THEN 'rare' ELSE 'common' END)))
+               FROM generate_series(1, 1000) i))");
+        run("UPDATE rag_search.chunks SET embedding = array[random(), random(), random(), random()]::real[]::vector,
+             embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()");
+        run("ANALYZE rag_search.chunks");
+        for mode in ["vector", "hybrid", "fts", "lexical"] {
+            let sql = format!(
+                "SELECT count(*) FILTER (WHERE d.metadata->>'tenant' = 'rare') || '/' || count(*)
+                 FROM rag_hybrid_search('shared topic', '[1,1,1,1]'::vector, 10, '{mode}', '{{\"tenant\": \"rare\"}}') s
+                 JOIN rag_search.documents d ON d.doc_id = s.doc_id"
+            );
+            assert_eq!(one::<String>(&sql), "10/10", "mode {mode}");
+        }
+    }
+
+    #[pg_test]
+    fn window_expansion_returns_neighbours() {
+        run("SET rag_search.chunk_max_chars = 100");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        let paras: Vec<String> = (0..5).map(|i| format!("Paragraph number {i} {}", "filler text ".repeat(6))).collect();
+        doc("w:1", "Windowed", &paras.join("\n\n"), "{}");
+        doc("w:2", "Other", "nothing relevant", "{}");
+        let ctx: String = one("SELECT context FROM rag_hybrid_search('number 2', 1, 'fts', NULL, '{\"window\": 1}')");
+        assert!(ctx.contains("number 1") && ctx.contains("number 2") && ctx.contains("number 3"), "{ctx}");
+        assert!(!ctx.contains("number 0") && !ctx.contains("number 4"), "{ctx}");
+        assert!(ctx.find("number 1") < ctx.find("number 3"), "neighbours in document order");
+        assert!(Spi::get_one::<String>("SELECT context FROM rag_hybrid_search('number 2', 1, 'fts')").unwrap().is_none());
+    }
+
+    #[pg_test]
+    fn keyword_rule_requires_every_keyword_in_the_window() {
+        run("SET rag_search.chunk_max_chars = 100");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        doc("k:1", "", &format!("alpha {}\n\nbeta {}", "x ".repeat(45), "y ".repeat(45)), "{}");
+        doc("k:2", "", "alpha only here", "{}");
+        let hits = docs_of("SELECT DISTINCT doc_id FROM rag_hybrid_search('alpha beta', 10, 'fts', NULL, '{\"require_all_keywords\": true, \"window\": 1}')");
+        assert_eq!(hits, vec!["k:1"]);
+        let hits = docs_of("SELECT DISTINCT doc_id FROM rag_hybrid_search('alpha beta', 10, 'fts', NULL, '{\"require_all_keywords\": true}')");
+        assert!(hits.is_empty(), "without a window no single chunk holds both: {hits:?}");
+    }
+
+    #[pg_test]
+    fn auto_without_embeddings_falls_back_with_notice() {
+        doc("a:1", "Fallback", "full text still works", "{}");
+        let mode: String = one("SELECT mode FROM rag_hybrid_search('full text', 3)");
+        assert_eq!(mode, "fts+lexical");
+    }
+
+    #[pg_test]
+    fn lexical_mode_uses_trigram_similarity() {
+        doc("l:1", "PostgreSQL manual", "The planner chooses a bitmap index scan.", "{}");
+        doc("l:2", "Cooking", "Slice the onions thinly.", "{}");
+        let rows: Vec<(String, f64)> = Spi::connect(|c| {
+            c.select("SELECT doc_id, lexical_score FROM rag_hybrid_search('bitmap indx scan', 5, 'lexical')", None, &[])
+                .unwrap()
+                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap()))
+                .collect()
+        });
+        assert_eq!(rows.first().map(|r| r.0.as_str()), Some("l:1"), "typo-tolerant: {rows:?}");
+        assert!(rows[0].1 > 0.3);
+        let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('postgresql manual', 5, 'lexical')");
+        assert_eq!(hits.first().map(String::as_str), Some("l:1"), "title similarity counts");
+    }
+
+    #[pg_test]
+    fn bad_input_is_handled() {
+        doc("b:1", "", "some searchable content", "{}");
+        for q in ["NULL", "''", "'   '", "'!!! ??? ...'", r#"$q$ & | ! ( ) : * ' \ <-> $q$"#, "$q$'content' & !$q$"] {
+            for mode in ["fts", "lexical", "auto"] {
+                let e = error_of(&format!("SELECT * FROM rag_hybrid_search({q}, 5, '{mode}')"));
+                assert!(e.starts_with("00000"), "{q} in {mode}: {e}");
+            }
+        }
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search(NULL, 5)"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('', 5)"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('?!', 5)"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('content''s & !', 5, 'fts')"), 1);
+        for (sql, state) in [
+            ("SELECT * FROM rag_hybrid_search('x', 0)", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', -5)", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', 1001)", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', NULL)", "22004"),
+            ("SELECT * FROM rag_hybrid_search('x', 5, 'semantic')", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', 5, 'fts', '[1]')", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', 5, 'fts', NULL, '{\"bogus\": 1}')", "22023"),
+            ("SELECT * FROM rag_hybrid_search('x', 5, 'fts', NULL, '{\"fusion\": \"max\"}')", "22023"),
+            ("SELECT * FROM rag_candidate_pages('x', 0)", "22023"),
+        ] {
+            let e = error_of(sql);
+            let mut parts = e.splitn(3, '|');
+            assert_eq!(parts.next(), Some(state), "{sql}: {e}");
+            assert!(!parts.next().unwrap_or("").is_empty(), "{sql} needs a hint");
+        }
+        let e = error_of("SELECT * FROM rag_hybrid_search('x', 5, 'semantic')");
+        assert!(e.contains("auto, hybrid, fts, vector, lexical"), "{e}");
+        // A 1 MB query is cut to rag_search.max_query_chars, not a hang or an error.
+        let big = one::<i64>("SELECT count(*) FROM rag_hybrid_search(repeat('content searchable ', 55000), 5, 'fts')");
+        assert_eq!(big, 1);
+        let big = one::<i64>("SELECT count(*) FROM rag_hybrid_search(repeat('가나다 ', 350000), 5, 'lexical')");
+        assert_eq!(big, 0);
+    }
+
+    #[pg_test]
+    fn candidate_pages_group_chunks_and_union_titles() {
+        run("SET rag_search.chunk_max_chars = 100");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        let many = (0..4).map(|i| format!("impeachment procedure part {i} {}", "words ".repeat(10))).collect::<Vec<_>>().join("\n\n");
+        doc("p:many", "Many hits", &many, "{}");
+        doc("p:one", "One hit", "impeachment procedure once", "{}");
+        doc("p:title", "Impeachment procedure", "nothing about it in the body", "{}");
+        let rows: Vec<(String, i32, Option<i64>)> = Spi::connect(|c| {
+            c.select("SELECT doc_id, hit_chunks, best_chunk_id FROM rag_candidate_pages('impeachment procedure', 10)", None, &[])
+                .unwrap()
+                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap()))
+                .collect()
+        });
+        assert_eq!(rows[0].0, "p:title", "exact title match first: {rows:?}");
+        assert_eq!(rows[0].1, 0);
+        let many = rows.iter().find(|r| r.0 == "p:many").unwrap();
+        assert_eq!(many.1, 4);
+        assert!(many.2.is_some());
+        assert!(rows.iter().any(|r| r.0 == "p:one"));
+        let limited = one::<i64>("SELECT count(*) FROM rag_candidate_pages('impeachment procedure', 2)");
+        assert_eq!(limited, 2);
+    }
+
+    #[pg_test]
+    fn fts_candidate_query_uses_the_gin_index() {
+        // Enough rows that a sequential scan is a real alternative.
+        run("INSERT INTO rag_search.documents (doc_id, title, source_hash) SELECT 'e:' || i, 'doc ' || i, '\\x00' FROM generate_series(1, 2000) i");
+        run("INSERT INTO rag_search.chunks (document_id, ordinal, content, content_hash)
+             SELECT d.id, o, 'common filler text number ' || (d.id * 10 + o) || CASE WHEN d.id % 500 = 0 THEN ' needle' ELSE '' END, '\\x00'
+             FROM rag_search.documents d, generate_series(0, 9) o");
+        // Freshly inserted rows sit in the GIN pending list, which the planner
+        // rightly charges for; autovacuum flushes it, here we do.
+        run("SELECT gin_clean_pending_list('rag_search.chunks_tsv_gin')");
+        run("ANALYZE rag_search.chunks");
+        let plan: String = Spi::connect(|c| {
+            let q = crate::queries::SEARCH_FTS;
+            let args: [DatumWithOid; 4] = [
+                "'needle'".into(),
+                Vec::<u8>::new().into(),
+                10i64.into(),
+                Option::<pgrx::JsonB>::None.into(),
+            ];
+            c.select(&format!("EXPLAIN (COSTS OFF) {q}"), None, &args)
+                .unwrap()
+                .map(|r| r.get::<String>(1).unwrap().unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        assert!(plan.contains("Bitmap Index Scan on chunks_tsv_gin"), "{plan}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('needle', 10, 'fts')"), 10);
+    }
+}
