@@ -54,7 +54,14 @@ fn writable() -> bool {
 
 fn cache_get(target: &Target, hash: &[u8]) -> Option<Vec<f32>> {
     let args: [DatumWithOid; 3] = [target.model.as_str().into(), target.dimension.into(), hash.to_vec().into()];
-    let v = Spi::get_one_with_args::<Vec<f32>>(queries::QUERY_CACHE_GET, &args).or_raise("read query cache")?;
+    let v = Spi::connect(|client| {
+        let rows = client.select(queries::QUERY_CACHE_GET, Some(1), &args).or_raise("read query cache");
+        if rows.is_empty() {
+            None
+        } else {
+            rows.first().get_one::<Vec<f32>>().or_raise("read query cache")
+        }
+    })?;
     (v.len() == target.dimension as usize).then_some(v)
 }
 
