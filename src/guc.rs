@@ -79,7 +79,7 @@ pub fn init() {
         c"Longer model outputs are truncated (Matryoshka) and L2-normalised to this dimension.",
         &EMBEDDING_DIMENSION,
         1,
-        16000,
+        crate::index_config::MAX_INDEXED_DIMENSION,
         GucContext::Userset,
         GucFlags::default(),
     );
