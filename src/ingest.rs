@@ -6,12 +6,12 @@ use std::collections::{HashMap, VecDeque};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::JsonB;
+use pgrx::{JsonB, PgSqlErrorCode};
 use rag_core::chunk::{chunk_text, ChunkSettings};
 use rag_core::hash::{chunk_hash, hex, source_hash};
 use serde_json::Value;
 
-use crate::error::{invalid_parameter, null_value, OrRaise};
+use crate::error::{invalid_parameter, null_value, raise, OrRaise};
 use crate::{guc, queries};
 
 /// Inserts or replaces the document `doc_id`.
@@ -40,11 +40,14 @@ fn rag_upsert_document(
     let doc = DocumentInput::from_args(doc_id, title, content, metadata.map(|j| j.0), source, None);
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
-        let outcome = upsert(client, &doc, &settings);
+        let outcome = upsert_batch(client, std::slice::from_ref(&doc), &settings).pop();
         compact_term_stats_now_and_then(client, false);
         outcome
     });
-    TableIterator::once(outcome.into_row())
+    match outcome {
+        Some(o) => TableIterator::once(o.into_row()),
+        None => TableIterator::new(Vec::new()),
+    }
 }
 
 /// Upserts every document of a JSON array in one call (one transaction, one
@@ -79,10 +82,10 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
         items.into_iter().enumerate().map(|(i, item)| DocumentInput::from_json(i, item)).collect();
     let settings = chunk_settings();
     let rows = Spi::connect_mut(|client| {
-        let rows = docs
-            .iter()
-            .map(|doc| {
-                let outcome = upsert(client, doc, &settings);
+        let rows = upsert_batch(client, &docs, &settings)
+            .into_iter()
+            .zip(&docs)
+            .map(|(outcome, doc)| {
                 let (action, chunks, kept, added, removed) = outcome.into_row();
                 (doc.doc_id.clone(), action, chunks, kept, added, removed)
             })
@@ -293,96 +296,268 @@ fn make_chunks(content: &str, settings: &ChunkSettings) -> Vec<NewChunk> {
         .collect()
 }
 
-fn upsert(client: &mut SpiClient<'_>, doc: &DocumentInput, settings: &ChunkSettings) -> Outcome {
-    let source_hex = hex(&source_hash(&doc.content, settings));
-    let metadata = JsonB(doc.metadata.clone());
-
-    let inserted_id: Option<i64> = {
-        let args: [DatumWithOid; 5] = [
-            doc.doc_id.as_str().into(),
-            doc.title.as_str().into(),
-            doc.source.as_deref().into(),
-            JsonB(doc.metadata.clone()).into(),
-            source_hex.as_str().into(),
-        ];
-        let rows = client.update(queries::DOCUMENT_INSERT, None, &args).or_raise("insert document");
-        if rows.is_empty() {
-            None
-        } else {
-            rows.first().get_one::<i64>().or_raise("read new document id")
+/// Upserts `docs` with a fixed number of statements per call, whatever the
+/// batch size: lock the existing documents, insert the new ones, update the
+/// changed ones, then delete, renumber and insert chunks for all of them at
+/// once. Outcomes come back in input order. A doc_id repeated in one batch is
+/// applied in order, one occurrence per round.
+fn upsert_batch(client: &mut SpiClient<'_>, docs: &[DocumentInput], settings: &ChunkSettings) -> Vec<Outcome> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in docs.iter().enumerate() {
+        let round = seen.entry(d.doc_id.as_str()).and_modify(|r| *r += 1).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
         }
-    };
-    if let Some(id) = inserted_id {
-        let chunks = make_chunks(&doc.content, settings);
-        let n = chunks.len();
-        insert_chunks(client, id, chunks.into_iter().enumerate().map(|(i, c)| (i as i32, c)).collect());
-        return Outcome { action: Action::Inserted, chunks: n, kept: 0, added: n, removed: 0 };
+        rounds[*round].push(i);
+    }
+    let mut outcomes: Vec<Option<Outcome>> = docs.iter().map(|_| None).collect();
+    for round in rounds {
+        upsert_distinct(client, docs, &round, settings, &mut outcomes);
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
+/// Chunk writes collected over a batch, executed as three statements.
+#[derive(Default)]
+struct ChunkWrites {
+    deletes: Vec<i64>,
+    renumber_ids: Vec<i64>,
+    renumber_ordinals: Vec<i32>,
+    insert_documents: Vec<i64>,
+    insert_ordinals: Vec<i32>,
+    insert_contents: Vec<String>,
+    insert_hashes: Vec<String>,
+}
+
+impl ChunkWrites {
+    fn insert(&mut self, document_id: i64, ordinal: usize, chunk: NewChunk) {
+        self.insert_documents.push(document_id);
+        self.insert_ordinals.push(ordinal as i32);
+        self.insert_contents.push(chunk.content);
+        self.insert_hashes.push(chunk.hash_hex);
     }
 
-    // The document exists: lock it so concurrent upserts of one doc_id serialize.
-    let (id, same_source) = {
-        let args: [DatumWithOid; 2] = [doc.doc_id.as_str().into(), source_hex.as_str().into()];
-        let rows = client.update(queries::DOCUMENT_LOCK, None, &args).or_raise("lock document");
-        let (id, same) = if rows.is_empty() {
-            (None, None)
-        } else {
-            rows.first().get_two::<i64, bool>().or_raise("read locked document")
+    fn execute(self, client: &mut SpiClient<'_>) {
+        if !self.deletes.is_empty() {
+            let args: [DatumWithOid; 1] = [self.deletes.into()];
+            client.update(queries::CHUNKS_DELETE, None, &args).or_raise("delete stale chunks");
+        }
+        if !self.renumber_ids.is_empty() {
+            let args: [DatumWithOid; 2] = [self.renumber_ids.into(), self.renumber_ordinals.into()];
+            client.update(queries::CHUNKS_RENUMBER, None, &args).or_raise("renumber kept chunks");
+        }
+        if !self.insert_documents.is_empty() {
+            let args: [DatumWithOid; 4] = [
+                self.insert_documents.into(),
+                self.insert_ordinals.into(),
+                self.insert_contents.into(),
+                self.insert_hashes.into(),
+            ];
+            client.update(queries::CHUNKS_INSERT, None, &args).or_raise("insert chunks");
+        }
+    }
+}
+
+/// Document columns as SQL arrays, for the positions `idxs` of `docs`.
+struct DocumentColumns {
+    titles: Vec<String>,
+    sources: Vec<Option<String>>,
+    metadata: Vec<String>,
+    source_hashes: Vec<String>,
+}
+
+fn columns(docs: &[DocumentInput], idxs: &[usize], hashes: &HashMap<usize, String>) -> DocumentColumns {
+    DocumentColumns {
+        titles: idxs.iter().map(|&i| docs[i].title.clone()).collect(),
+        sources: idxs.iter().map(|&i| docs[i].source.clone()).collect(),
+        metadata: idxs.iter().map(|&i| docs[i].metadata.to_string()).collect(),
+        source_hashes: idxs.iter().map(|&i| hashes.get(&i).cloned().unwrap_or_default()).collect(),
+    }
+}
+
+/// Upserts the documents at positions `idxs` (distinct doc_ids).
+fn upsert_distinct(
+    client: &mut SpiClient<'_>,
+    docs: &[DocumentInput],
+    idxs: &[usize],
+    settings: &ChunkSettings,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let hashes: HashMap<usize, String> =
+        idxs.iter().map(|&i| (i, hex(&source_hash(&docs[i].content, settings)))).collect();
+    let mut writes = ChunkWrites::default();
+    let mut pending: Vec<usize> = idxs.to_vec();
+    // A doc_id that another transaction inserts between our lock and our
+    // insert is picked up as existing on the next pass.
+    for _pass in 0..3 {
+        if pending.is_empty() {
+            break;
+        }
+        let existing = lock_documents(client, docs, &pending);
+        let mut new = Vec::new();
+        let mut same = Vec::new();
+        let mut changed = Vec::new();
+        for &i in &pending {
+            match existing.get(docs[i].doc_id.as_str()) {
+                None => new.push(i),
+                Some((id, hash)) if hash == &hashes[&i] => same.push((i, *id)),
+                Some((id, _)) => changed.push((i, *id)),
+            }
+        }
+        pending = insert_new_documents(client, docs, &new, &hashes, settings, &mut writes, outcomes);
+        update_unchanged_sources(client, docs, &same, &hashes, outcomes);
+        update_changed_sources(client, docs, &changed, &hashes, settings, &mut writes, outcomes);
+    }
+    if !pending.is_empty() {
+        raise(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            "could not upsert documents that other transactions keep inserting and deleting",
+            "Retry the transaction.",
+        );
+    }
+    writes.execute(client);
+}
+
+/// doc_id → (id, source hash hex) of the existing documents, locked.
+fn lock_documents(client: &mut SpiClient<'_>, docs: &[DocumentInput], idxs: &[usize]) -> HashMap<String, (i64, String)> {
+    let ids: Vec<String> = idxs.iter().map(|&i| docs[i].doc_id.clone()).collect();
+    let args: [DatumWithOid; 1] = [ids.into()];
+    let rows = client.update(queries::DOCUMENTS_LOCK, None, &args).or_raise("lock documents");
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = row.get::<i64>(1).or_raise("read locked documents");
+        let doc_id = row.get::<String>(2).or_raise("read locked documents");
+        let hash = row.get::<String>(3).or_raise("read locked documents");
+        if let (Some(id), Some(doc_id), Some(hash)) = (id, doc_id, hash) {
+            out.insert(doc_id, (id, hash));
+        }
+    }
+    out
+}
+
+/// Inserts new documents and queues their chunks; returns the positions
+/// that lost an insert race and must be retried as existing documents.
+fn insert_new_documents(
+    client: &mut SpiClient<'_>,
+    docs: &[DocumentInput],
+    new: &[usize],
+    hashes: &HashMap<usize, String>,
+    settings: &ChunkSettings,
+    writes: &mut ChunkWrites,
+    outcomes: &mut [Option<Outcome>],
+) -> Vec<usize> {
+    if new.is_empty() {
+        return Vec::new();
+    }
+    let cols = columns(docs, new, hashes);
+    let doc_ids: Vec<String> = new.iter().map(|&i| docs[i].doc_id.clone()).collect();
+    let args: [DatumWithOid; 5] =
+        [doc_ids.into(), cols.titles.into(), cols.sources.into(), cols.metadata.into(), cols.source_hashes.into()];
+    let rows = client.update(queries::DOCUMENTS_INSERT, None, &args).or_raise("insert documents");
+    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = row.get::<i64>(1).or_raise("read inserted documents");
+        let doc_id = row.get::<String>(2).or_raise("read inserted documents");
+        if let (Some(id), Some(doc_id)) = (id, doc_id) {
+            inserted.insert(doc_id, id);
+        }
+    }
+    let mut lost = Vec::new();
+    for &i in new {
+        let Some(&id) = inserted.get(docs[i].doc_id.as_str()) else {
+            lost.push(i);
+            continue;
         };
-        match (id, same) {
-            (Some(id), Some(same)) => (id, same),
-            // Deleted between our insert attempt and the lock: try again.
-            _ => return upsert(client, doc, settings),
+        let chunks = make_chunks(&docs[i].content, settings);
+        let n = chunks.len();
+        for (ordinal, c) in chunks.into_iter().enumerate() {
+            writes.insert(id, ordinal, c);
         }
-    };
-
-    if same_source {
-        let args: [DatumWithOid; 4] = [
-            id.into(),
-            doc.title.as_str().into(),
-            doc.source.as_deref().into(),
-            metadata.into(),
-        ];
-        let updated =
-            client.update(queries::DOCUMENT_UPDATE_FIELDS, None, &args).or_raise("update document");
-        let count = count_chunks(client, id);
-        let action = if updated.is_empty() { Action::Unchanged } else { Action::Updated };
-        return Outcome { action, chunks: count, kept: count, added: 0, removed: 0 };
+        outcomes[i] = Some(Outcome { action: Action::Inserted, chunks: n, kept: 0, added: n, removed: 0 });
     }
+    lost
+}
 
-    let args: [DatumWithOid; 5] = [
-        id.into(),
-        doc.title.as_str().into(),
-        doc.source.as_deref().into(),
-        metadata.into(),
-        source_hex.as_str().into(),
-    ];
-    client.update(queries::DOCUMENT_UPDATE_SOURCE, None, &args).or_raise("update document source");
-
-    let new_chunks = make_chunks(&doc.content, settings);
-    let old = old_chunks(client, id);
-    let plan = plan_rechunk(&old, &new_chunks);
-    let total = new_chunks.len();
-    let kept = total - plan.inserts.len();
-    let removed = plan.deletes.len();
-
-    if !plan.deletes.is_empty() {
-        let args: [DatumWithOid; 1] = [plan.deletes.clone().into()];
-        client.update(queries::CHUNKS_DELETE, None, &args).or_raise("delete stale chunks");
+/// Same source hash: at most the title, source or metadata change; chunks
+/// stay as they are.
+fn update_unchanged_sources(
+    client: &mut SpiClient<'_>,
+    docs: &[DocumentInput],
+    same: &[(usize, i64)],
+    hashes: &HashMap<usize, String>,
+    outcomes: &mut [Option<Outcome>],
+) {
+    if same.is_empty() {
+        return;
     }
-    if !plan.renumber_ids.is_empty() {
-        let args: [DatumWithOid; 2] =
-            [plan.renumber_ids.clone().into(), plan.renumber_ordinals.clone().into()];
-        client.update(queries::CHUNKS_RENUMBER, None, &args).or_raise("renumber kept chunks");
-    }
-    let added = plan.inserts.len();
-    let mut new_chunks: Vec<Option<NewChunk>> = new_chunks.into_iter().map(Some).collect();
-    let inserts = plan
-        .inserts
-        .iter()
-        .filter_map(|&i| new_chunks.get_mut(i).and_then(Option::take).map(|c| (i as i32, c)))
+    let idxs: Vec<usize> = same.iter().map(|p| p.0).collect();
+    let ids: Vec<i64> = same.iter().map(|p| p.1).collect();
+    let cols = columns(docs, &idxs, hashes);
+    let args: [DatumWithOid; 4] = [ids.clone().into(), cols.titles.into(), cols.sources.into(), cols.metadata.into()];
+    let updated: std::collections::HashSet<i64> = client
+        .update(queries::DOCUMENTS_UPDATE_FIELDS, None, &args)
+        .or_raise("update documents")
+        .filter_map(|r| r.get::<i64>(1).ok().flatten())
         .collect();
-    insert_chunks(client, id, inserts);
-    Outcome { action: Action::Updated, chunks: total, kept, added, removed }
+    let args: [DatumWithOid; 1] = [ids.into()];
+    let counts: HashMap<i64, i32> = client
+        .select(queries::CHUNK_COUNTS_OF_DOCUMENTS, None, &args)
+        .or_raise("count chunks")
+        .filter_map(|r| Some((r.get::<i64>(1).ok().flatten()?, r.get::<i32>(2).ok().flatten()?)))
+        .collect();
+    for &(i, id) in same {
+        let n = counts.get(&id).copied().unwrap_or(0).max(0) as usize;
+        let action = if updated.contains(&id) { Action::Updated } else { Action::Unchanged };
+        outcomes[i] = Some(Outcome { action, chunks: n, kept: n, added: 0, removed: 0 });
+    }
+}
+
+/// New source hash: re-chunk, keeping the rows (and embeddings) of chunks
+/// whose text is unchanged.
+fn update_changed_sources(
+    client: &mut SpiClient<'_>,
+    docs: &[DocumentInput],
+    changed: &[(usize, i64)],
+    hashes: &HashMap<usize, String>,
+    settings: &ChunkSettings,
+    writes: &mut ChunkWrites,
+    outcomes: &mut [Option<Outcome>],
+) {
+    if changed.is_empty() {
+        return;
+    }
+    let idxs: Vec<usize> = changed.iter().map(|p| p.0).collect();
+    let ids: Vec<i64> = changed.iter().map(|p| p.1).collect();
+    let cols = columns(docs, &idxs, hashes);
+    let args: [DatumWithOid; 5] = [
+        ids.clone().into(),
+        cols.titles.into(),
+        cols.sources.into(),
+        cols.metadata.into(),
+        cols.source_hashes.into(),
+    ];
+    client.update(queries::DOCUMENTS_UPDATE_SOURCE, None, &args).or_raise("update document sources");
+    let mut old_by_doc = old_chunks(client, &ids);
+    for &(i, id) in changed {
+        let new_chunks = make_chunks(&docs[i].content, settings);
+        let old = old_by_doc.remove(&id).unwrap_or_default();
+        let plan = plan_rechunk(&old, &new_chunks);
+        let total = new_chunks.len();
+        let added = plan.inserts.len();
+        let removed = plan.deletes.len();
+        writes.deletes.extend(plan.deletes);
+        writes.renumber_ids.extend(plan.renumber_ids);
+        writes.renumber_ordinals.extend(plan.renumber_ordinals);
+        let inserts: std::collections::HashSet<usize> = plan.inserts.into_iter().collect();
+        for (ordinal, c) in new_chunks.into_iter().enumerate() {
+            if inserts.contains(&ordinal) {
+                writes.insert(id, ordinal, c);
+            }
+        }
+        outcomes[i] =
+            Some(Outcome { action: Action::Updated, chunks: total, kept: total - added, added, removed });
+    }
 }
 
 struct OldChunk {
@@ -391,24 +566,20 @@ struct OldChunk {
     hash_hex: String,
 }
 
-fn old_chunks(client: &mut SpiClient<'_>, document_id: i64) -> Vec<OldChunk> {
-    let args: [DatumWithOid; 1] = [document_id.into()];
-    let rows = client.select(queries::CHUNKS_OF_DOCUMENT, None, &args).or_raise("read chunks");
-    let mut out = Vec::with_capacity(rows.len());
+fn old_chunks(client: &mut SpiClient<'_>, document_ids: &[i64]) -> HashMap<i64, Vec<OldChunk>> {
+    let args: [DatumWithOid; 1] = [document_ids.to_vec().into()];
+    let rows = client.select(queries::CHUNKS_OF_DOCUMENTS, None, &args).or_raise("read chunks");
+    let mut out: HashMap<i64, Vec<OldChunk>> = HashMap::new();
     for row in rows {
         let id = row.get::<i64>(1).or_raise("read chunk id");
-        let ordinal = row.get::<i32>(2).or_raise("read chunk ordinal");
-        let hash_hex = row.get::<String>(3).or_raise("read chunk hash");
-        if let (Some(id), Some(ordinal), Some(hash_hex)) = (id, ordinal, hash_hex) {
-            out.push(OldChunk { id, ordinal, hash_hex });
+        let document_id = row.get::<i64>(2).or_raise("read chunk document");
+        let ordinal = row.get::<i32>(3).or_raise("read chunk ordinal");
+        let hash_hex = row.get::<String>(4).or_raise("read chunk hash");
+        if let (Some(id), Some(document_id), Some(ordinal), Some(hash_hex)) = (id, document_id, ordinal, hash_hex) {
+            out.entry(document_id).or_default().push(OldChunk { id, ordinal, hash_hex });
         }
     }
     out
-}
-
-fn count_chunks(client: &mut SpiClient<'_>, document_id: i64) -> usize {
-    let args: [DatumWithOid; 1] = [document_id.into()];
-    client.select(queries::CHUNKS_OF_DOCUMENT, None, &args).or_raise("count chunks").len()
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -445,22 +616,6 @@ fn plan_rechunk(old: &[OldChunk], new: &[NewChunk]) -> RechunkPlan {
     }
     plan.deletes.sort_unstable();
     plan
-}
-
-fn insert_chunks(client: &mut SpiClient<'_>, document_id: i64, chunks: Vec<(i32, NewChunk)>) {
-    if chunks.is_empty() {
-        return;
-    }
-    let mut ordinals = Vec::with_capacity(chunks.len());
-    let mut contents = Vec::with_capacity(chunks.len());
-    let mut hashes = Vec::with_capacity(chunks.len());
-    for (ordinal, c) in chunks {
-        ordinals.push(ordinal);
-        contents.push(c.content);
-        hashes.push(c.hash_hex);
-    }
-    let args: [DatumWithOid; 4] = [document_id.into(), ordinals.into(), contents.into(), hashes.into()];
-    client.update(queries::CHUNKS_INSERT, None, &args).or_raise("insert chunks");
 }
 
 #[cfg(any(test, feature = "pg_test"))]

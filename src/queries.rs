@@ -11,12 +11,13 @@ macro_rules! query {
     };
 }
 
-query!(DOCUMENT_INSERT, "document_insert.sql");
-query!(DOCUMENT_LOCK, "document_lock.sql");
-query!(DOCUMENT_UPDATE_FIELDS, "document_update_fields.sql");
-query!(DOCUMENT_UPDATE_SOURCE, "document_update_source.sql");
+query!(DOCUMENTS_LOCK, "documents_lock.sql");
+query!(DOCUMENTS_INSERT, "documents_insert.sql");
+query!(DOCUMENTS_UPDATE_FIELDS, "documents_update_fields.sql");
+query!(DOCUMENTS_UPDATE_SOURCE, "documents_update_source.sql");
 query!(DOCUMENT_DELETE, "document_delete.sql");
-query!(CHUNKS_OF_DOCUMENT, "chunks_of_document.sql");
+query!(CHUNKS_OF_DOCUMENTS, "chunks_of_documents.sql");
+query!(CHUNK_COUNTS_OF_DOCUMENTS, "chunk_counts_of_documents.sql");
 query!(CHUNKS_INSERT, "chunks_insert.sql");
 query!(CHUNKS_DELETE, "chunks_delete.sql");
 query!(CHUNKS_RENUMBER, "chunks_renumber.sql");

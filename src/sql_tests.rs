@@ -197,6 +197,19 @@ mod tests {
     }
 
     #[pg_test]
+    fn bulk_upsert_applies_repeated_doc_ids_in_order() {
+        let rows: String = one(
+            "SELECT string_agg(doc_id || '=' || action || '/' || chunks, ',') FROM rag_upsert_documents(
+               '[{\"doc_id\": \"r:1\", \"content\": \"first version\"},
+                 {\"doc_id\": \"r:2\", \"content\": \"other\"},
+                 {\"doc_id\": \"r:1\", \"content\": \"second version\"},
+                 {\"doc_id\": \"r:1\", \"content\": \"second version\"}]')",
+        );
+        assert_eq!(rows, "r:1=inserted/1,r:2=inserted/1,r:1=updated/1,r:1=unchanged/1");
+        assert_eq!(one::<String>("SELECT string_agg(content, ',') FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id WHERE d.doc_id = 'r:1'"), "second version");
+    }
+
+    #[pg_test]
     fn bad_input_raises_sqlstate_with_hint() {
         let cases = [
             ("SELECT * FROM rag_upsert_document(NULL, 't', 'c')", "22004"),

@@ -1,10 +1,11 @@
--- Lexical candidates: chunks whose content contains the query's words by
--- trigram word similarity (GIN chunks_content_trgm), plus chunks of
+-- Lexical candidates: chunks sharing at least one word with the query
+-- (GIN chunks_tsv_gin), best trigram word similarity first, plus chunks of
 -- documents whose title is trigram-similar (GIN documents_title_trgm).
--- $1 query text, $2 limit, $3 metadata filter (jsonb or NULL).
+-- $1 query text, $2 limit, $3 metadata filter (jsonb or NULL), $4 tsquery
+-- text (OR of the query's lexemes, NULL when none occurs).
 (SELECT c.id
  FROM rag_search.chunks c
- WHERE $1 <% c.content
+ WHERE $4::text IS NOT NULL AND c.tsv @@ $4::tsquery
    AND ($3::jsonb IS NULL OR EXISTS (
          SELECT 1 FROM rag_search.documents d WHERE d.id = c.document_id AND d.metadata @> $3::jsonb))
  ORDER BY word_similarity($1, c.content) DESC, c.id

@@ -192,7 +192,7 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
             }
         }
         Ran::Lexical => {
-            for id in retrieve::lexical_candidates(q, wide, &req.filter) {
+            for id in retrieve::lexical_candidates(q, &stats, wide, &req.filter) {
                 add(id, &mut ids);
             }
         }
@@ -208,7 +208,7 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
             for h in retrieve::fts_candidates(&stats, wide, &req.filter) {
                 add(h.id, &mut ids);
             }
-            for id in retrieve::lexical_candidates(q, wide, &req.filter) {
+            for id in retrieve::lexical_candidates(q, &stats, wide, &req.filter) {
                 add(id, &mut ids);
             }
         }

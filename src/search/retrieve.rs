@@ -143,16 +143,16 @@ fn run_vector_query(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
     })
 }
 
-pub fn lexical_candidates(q: &str, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
-    let args: [DatumWithOid; 3] = [q.into(), limit.into(), filter.as_ref().map(|f| JsonB(f.0.clone())).into()];
-    // A short query inside a long chunk rarely reaches pg_trgm's default word
-    // similarity threshold of 0.6; 0.3 finds the chunks that share most of
-    // the query's trigrams.
-    with_local_settings(&[("pg_trgm.word_similarity_threshold", "0.3".to_string())], || {
-        Spi::connect(|client| {
-            let rows = client.select(queries::SEARCH_LEXICAL, None, &args).or_raise("lexical candidates");
-            rows.into_iter().filter_map(|r| r.get::<i64>(1).ok().flatten()).collect()
-        })
+pub fn lexical_candidates(q: &str, stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
+    let args: [DatumWithOid; 4] = [
+        q.into(),
+        limit.into(),
+        filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
+        stats.tsquery.as_deref().into(),
+    ];
+    Spi::connect(|client| {
+        let rows = client.select(queries::SEARCH_LEXICAL, None, &args).or_raise("lexical candidates");
+        rows.into_iter().filter_map(|r| r.get::<i64>(1).ok().flatten()).collect()
     })
 }
 
