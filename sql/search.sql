@@ -5,9 +5,13 @@
 --
 -- Writers never update shared rows: statement triggers on chunks append
 -- per-statement deltas to the *_delta tables (no row locks, so concurrent
--- ingesters neither wait for nor deadlock with each other). Readers add the
--- deltas to the compacted totals; rag_search.term_stats_compact() folds the
--- deltas in, one compactor at a time.
+-- ingesters neither wait for nor deadlock with each other), and
+-- rag_search.term_stats_compact() folds them into the totals, one compactor
+-- at a time. term_stats_delta has no index, so appending stays cheap;
+-- searches read document frequencies from the folded totals only, which lag
+-- the corpus by at most the compaction threshold (a tenth of the corpus, at
+-- most 20,000 chunks; nothing on small corpora). Chunk and length totals
+-- include pending deltas and are always exact.
 CREATE TABLE rag_search.term_stats (
     lexeme text   PRIMARY KEY,
     df     bigint NOT NULL
@@ -16,7 +20,6 @@ CREATE TABLE rag_search.term_stats_delta (
     lexeme text   NOT NULL,
     df     bigint NOT NULL
 );
-CREATE INDEX term_stats_delta_lexeme ON rag_search.term_stats_delta (lexeme);
 
 CREATE TABLE rag_search.corpus_stats (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -26,36 +29,51 @@ CREATE TABLE rag_search.corpus_stats (
 );
 INSERT INTO rag_search.corpus_stats DEFAULT VALUES;
 CREATE TABLE rag_search.corpus_stats_delta (
-    chunks  bigint NOT NULL,
-    lexemes bigint NOT NULL
+    chunks     bigint NOT NULL,
+    lexemes    bigint NOT NULL,
+    -- Rows the same statement added to term_stats_delta.
+    delta_rows bigint NOT NULL
 );
 
 CREATE FUNCTION rag_search.term_stats_add() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    added bigint;
 BEGIN
     INSERT INTO rag_search.term_stats_delta (lexeme, df)
     SELECT u.lexeme, count(*) FROM new_chunks n, unnest(n.tsv) AS u GROUP BY u.lexeme;
-    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
-    SELECT count(*), coalesce(sum(length(tsv)), 0) FROM new_chunks HAVING count(*) > 0;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes, delta_rows)
+    SELECT count(*), coalesce(sum(length(tsv)), 0), added FROM new_chunks HAVING count(*) > 0;
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION rag_search.term_stats_remove() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    added bigint;
 BEGIN
     INSERT INTO rag_search.term_stats_delta (lexeme, df)
     SELECT u.lexeme, -count(*) FROM old_chunks o, unnest(o.tsv) AS u GROUP BY u.lexeme;
-    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
-    SELECT -count(*), -coalesce(sum(length(tsv)), 0) FROM old_chunks HAVING count(*) > 0;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes, delta_rows)
+    SELECT -count(*), -coalesce(sum(length(tsv)), 0), added FROM old_chunks HAVING count(*) > 0;
     RETURN NULL;
 END $$;
 
--- Folds the deltas into the totals. Returns false (doing nothing) when
--- another transaction is compacting. Called by the ingestion functions now
--- and then; safe to call any time.
-CREATE FUNCTION rag_search.term_stats_compact() RETURNS boolean
+-- Folds the deltas into the totals. With due_only, only once the pending
+-- chunk changes reach a tenth of the corpus (at most 20,000, at least 1):
+-- folding many statements at once collapses repeated lexemes into one
+-- update each. Returns false, doing nothing, when not due or while another
+-- transaction compacts. The ingestion functions call it with due_only after
+-- every call; safe to call any time.
+CREATE FUNCTION rag_search.term_stats_compact(due_only boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF due_only AND (SELECT coalesce(sum(abs(d.chunks)), 0) FROM rag_search.corpus_stats_delta d)
+                    < greatest(1, least(20000, (SELECT chunks / 10 FROM rag_search.corpus_stats))) THEN
+        RETURN false;
+    END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('rag_search.term_stats_compact')) THEN
         RETURN false;
     END IF;

@@ -41,7 +41,7 @@ fn rag_upsert_document(
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
         let outcome = upsert_batch(client, std::slice::from_ref(&doc), &settings).pop();
-        compact_term_stats_now_and_then(client, false);
+        compact_term_stats_when_due(client);
         outcome
     });
     match outcome {
@@ -90,7 +90,7 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
                 (doc.doc_id.clone(), action, chunks, kept, added, removed)
             })
             .collect::<Vec<_>>();
-        compact_term_stats_now_and_then(client, true);
+        compact_term_stats_when_due(client);
         rows
     });
     TableIterator::new(rows)
@@ -103,29 +103,15 @@ fn rag_delete_document(doc_id: Option<&str>) -> bool {
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];
         let deleted = client.update(queries::DOCUMENT_DELETE, None, &args).or_raise("delete document");
-        compact_term_stats_now_and_then(client, false);
+        compact_term_stats_when_due(client);
         !deleted.is_empty()
     })
 }
 
-thread_local! {
-    static CALLS_SINCE_COMPACTION: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
 /// Folds the BM25 statistics deltas written by the chunk triggers into the
-/// totals: after every bulk call, and every 100th single call of a backend,
-/// so the delta tables stay small. A no-op while another transaction holds
-/// the compaction lock.
-fn compact_term_stats_now_and_then(client: &mut SpiClient<'_>, bulk: bool) {
-    let due = bulk
-        || CALLS_SINCE_COMPACTION.with(|c| {
-            let n = c.get() + 1;
-            c.set(if n >= 100 { 0 } else { n });
-            n >= 100
-        });
-    if due {
-        client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");
-    }
+/// totals when enough have accumulated (see sql/search.sql).
+fn compact_term_stats_when_due(client: &mut SpiClient<'_>) {
+    client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");
 }
 
 struct DocumentInput {

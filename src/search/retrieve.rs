@@ -24,7 +24,7 @@ pub struct QueryStats {
     pub embedding_dim: i32,
     /// BM25 blob for rag_search.bm25.
     pub bm25_blob: Vec<u8>,
-    /// OR-tsquery of the selective lexemes; None when no lexeme occurs.
+    /// OR-tsquery of the selective lexemes; None when the query has none.
     pub tsquery: Option<String>,
 }
 
@@ -45,7 +45,9 @@ pub fn query_stats(words: &[String]) -> QueryStats {
             lexemes.iter().zip(&dfs).map(|(l, &df)| (l.clone(), bm25_idf(df as f64, n))).collect();
         let blob = Bm25Query::new(terms, guc::bm25(), avg_len).to_blob();
 
-        let present: Vec<(&String, i64)> = lexemes.iter().zip(dfs.iter().copied()).filter(|(_, df)| *df > 0).collect();
+        // A lexeme with no folded document frequency may still occur in
+        // chunks whose statistics are pending, so it keeps finding candidates.
+        let present: Vec<(&String, i64)> = lexemes.iter().zip(dfs.iter().copied()).collect();
         let selective: Vec<&String> = present
             .iter()
             .filter(|(_, df)| chunks < COMMON_LEXEME_MIN_CHUNKS || (*df as f64) / n <= COMMON_LEXEME_SHARE)
@@ -144,11 +146,12 @@ fn run_vector_query(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
 }
 
 pub fn lexical_candidates(q: &str, stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
-    let args: [DatumWithOid; 4] = [
+    let args: [DatumWithOid; 5] = [
         q.into(),
         limit.into(),
         filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
         stats.tsquery.as_deref().into(),
+        stats.bm25_blob.clone().into(),
     ];
     Spi::connect(|client| {
         let rows = client.select(queries::SEARCH_LEXICAL, None, &args).or_raise("lexical candidates");
