@@ -40,7 +40,7 @@ trap 'stop_cluster; rm -rf "$work"' EXIT
 # vocabulary of 20,000 (frequent words common, most words rare), ~700
 # characters. The reference to n makes the subquery correlated, so every
 # document gets its own body.
-body="(SELECT string_agg('w' || (floor(power(random(), 3) * 20000)::int + n % 1), ' ') FROM generate_series(1, 110) g)"
+body="(SELECT string_agg('w' || (floor(power(random(), 3) * 20000)::int + 0 * g + 0 * n), ' ') FROM generate_series(1, 110) g)"
 cat > "$work/loop.sql" <<SQL
 \set n random(1, 1000000000)
 SELECT action FROM rag_upsert_document('loop:' || :n, 'Document ' || :n, (SELECT $body FROM (SELECT :n::bigint AS n) s));
