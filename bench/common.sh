@@ -1,0 +1,135 @@
+# Shared steps of the benchmark scripts; sourced, not run.
+#
+# Settings (environment variables, all optional):
+#   RAG_BENCH_PG_CONFIG  pg_config of the PostgreSQL to benchmark
+#                        (default: the repository's embedded PostgreSQL 18)
+#   RAG_BENCH_TARGET_DIR cargo target directory (default: $CARGO_TARGET_DIR or target/)
+#   RAG_BENCH_PGRX_HOME  PGRX_HOME for building the extension (default: $PGRX_HOME or ~/.pgrx)
+#   RAG_BENCH_SHARED     data directory (default: ../shared next to the repository)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[bench] %s\n' "$*"; }
+
+# Data first: without it there is nothing to measure, so do not spend minutes
+# on setup and builds.
+SHARED="${RAG_BENCH_SHARED:-$ROOT/../shared}"
+require_shared() {
+    local missing=0 p
+    for p in "$@"; do
+        if [ ! -e "$SHARED/$p" ]; then
+            echo "[bench] SKIPPED: $SHARED/$p is missing (the benchmark data lives in ../shared beside the repository; see its README.md)." >&2
+            missing=1
+        fi
+    done
+    [ "$missing" -eq 0 ] || exit 0
+    SHARED="$(cd "$SHARED" && pwd)"
+}
+
+bench_setup() {
+    bash scripts/setup.sh
+    # shellcheck source=scripts/env.sh
+    source scripts/env.sh
+    PG_CONFIG="${RAG_BENCH_PG_CONFIG:-$RAG_PG_CONFIG}"
+    PG_BINDIR="$("$PG_CONFIG" --bindir)"
+    export CARGO_TARGET_DIR="${RAG_BENCH_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}"
+    export PGRX_HOME="${RAG_BENCH_PGRX_HOME:-${PGRX_HOME:-$HOME/.pgrx}}"
+    # The machine has two cores shared with other work.
+    export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+
+    # The revision measured: taken before building, so a commit landing
+    # during the build is not credited.
+    REVISION="$(git rev-parse --short HEAD)"
+    if [ -n "$(git status --porcelain -- src sql crates Cargo.toml rag_search.control)" ]; then
+        REVISION="$REVISION + uncommitted changes"
+    fi
+
+    if ! grep -qs "pg18 = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
+        log "cargo pgrx init --pg18 $PG_CONFIG (PGRX_HOME=$PGRX_HOME)"
+        cargo pgrx init --pg18 "$PG_CONFIG"
+    fi
+    log "building and installing rag_search (release) into $("$PG_CONFIG" --version)"
+    mkdir -p "$CARGO_TARGET_DIR"
+    if ! cargo pgrx install --release --pg-config "$PG_CONFIG" >"$CARGO_TARGET_DIR/bench-install.log" 2>&1; then
+        tail -n 40 "$CARGO_TARGET_DIR/bench-install.log" >&2
+        exit 1
+    fi
+    log "building the benchmark programs"
+    cargo build --release --quiet -p rag_search_bench
+    BENCH_BIN="$CARGO_TARGET_DIR/release"
+
+}
+
+# sudo drops LD_LIBRARY_PATH; pass it on for copies of PostgreSQL whose
+# bundled libraries are not found through their rpath.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo -u "$RAG_PG_USER" -- env ${LD_LIBRARY_PATH:+LD_LIBRARY_PATH="$LD_LIBRARY_PATH"} "$@"
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    local p
+    for p in $(seq 55500 55999); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    echo "no free TCP port in 55500-55999" >&2
+    exit 1
+}
+
+# Starts a throwaway cluster in target/bench-clusters/<name>-<pid>, stopped
+# and removed on exit. Sets DSN.
+start_cluster() {
+    local name="$1"
+    CLUSTER_DIR="$ROOT/target/bench-clusters/$name-$$"
+    rm -rf "$CLUSTER_DIR"
+    mkdir -p "$CLUSTER_DIR"
+    if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$CLUSTER_DIR"; fi
+    local user
+    user="$([ "$(id -u)" -eq 0 ] && echo "$RAG_PG_USER" || id -un)"
+    as_pg "$PG_BINDIR/initdb" -A trust -E UTF8 --locale=C.UTF-8 -U "$user" -D "$CLUSTER_DIR/data" >/dev/null
+    PORT="$(free_port)"
+    # fsync/full_page_writes/synchronous_commit are off: the cluster is
+    # thrown away after the run and durability has no effect on read latency.
+    # pg_stat_statements and auto_explain are loaded but idle (track = none)
+    # unless a diagnostic step switches them on for its own session.
+    as_pg tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null <<CONF
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+shared_preload_libraries = 'rag_search, pg_stat_statements, auto_explain'
+pg_stat_statements.track = none
+shared_buffers = '2GB'
+maintenance_work_mem = '2GB'
+max_parallel_maintenance_workers = 1
+max_wal_size = '8GB'
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+CONF
+    trap stop_cluster EXIT
+    # Bash skips the EXIT trap when a signal kills it: turn signals into exits.
+    trap 'exit 130' INT TERM
+    as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
+    DSN="host=127.0.0.1 port=$PORT user=$user dbname=postgres"
+    log "cluster $CLUSTER_DIR on port $PORT"
+}
+
+stop_cluster() {
+    local status=$?
+    if [ "$status" -ne 0 ] && [ -f "${CLUSTER_DIR:-}/server.log" ]; then
+        echo "[bench] failed (exit $status); last lines of the server log:" >&2
+        tail -n 30 "$CLUSTER_DIR/server.log" >&2
+    fi
+    if [ -n "${CLUSTER_DIR:-}" ] && [ -f "$CLUSTER_DIR/data/postmaster.pid" ]; then
+        as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null || true
+    fi
+    [ -n "${CLUSTER_DIR:-}" ] && rm -rf "$CLUSTER_DIR"
+}

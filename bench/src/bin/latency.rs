@@ -1,0 +1,925 @@
+//! Search latency of rag_search at 100k chunks × 1024 dimensions, top_k 8,
+//! one client: every mode of rag_hybrid_search (vector overload, so no
+//! embedding server time), rag_candidate_pages, and in the same run a
+//! client-side version of the reference retriever (separate queries over the
+//! same connection, re-ranking in Rust).
+//!
+//! The corpus is generated deterministically (fixed seed). Run through
+//! bench/search_latency.sh, which builds and installs the extension and
+//! starts a throwaway cluster.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use pgvector::Vector;
+use postgres::{Client, Statement};
+use rag_search_bench::{
+    connect, connect_with_notices, fresh_database, machine_markdown, percentile, replace_section, Args, BarChart,
+    Result,
+};
+use serde_json::{json, Value};
+
+const DATABASE: &str = "rag_bench_latency";
+const SEED: u64 = 0x5EED_2024;
+const DOCS: usize = 20_000;
+const CHUNKS_PER_DOC: usize = 5;
+const DIM: usize = 1024;
+const VOCABULARY: usize = 30_000;
+/// Share of the vocabulary that is Korean (Hangul) words.
+const KOREAN_SHARE: f64 = 0.15;
+/// Zipf exponent of word frequencies (1 ≈ natural language).
+const ZIPF_S: f64 = 1.0;
+const QUERIES: usize = 200;
+const TOP_K: i32 = 8;
+/// Each paragraph becomes one chunk: paragraphs are 520–~975 characters,
+/// rag_search.chunk_max_chars is 1000 with no overlap, so a paragraph always
+/// fits and two never do.
+const CHUNK_MAX_CHARS: i32 = 1000;
+const PARAGRAPH_CHARS: (usize, usize) = (520, 960);
+/// Documents per rag_upsert_documents call, rows per embedding UPDATE.
+const BATCH: usize = 500;
+
+/// The reference retriever's parameters, mirroring the extension's
+/// defaults: candidate pages from limit × 100 chunk hits, vector search
+/// with top_k × 10 oversampling, weights 0.55/0.30/0.05/0.10, a ±1 chunk
+/// neighbour window checked for the best 3 × top_k candidates.
+const REF_PAGE_HITS: i64 = TOP_K as i64 * 100;
+const REF_VECTOR_LIMIT: i64 = TOP_K as i64 * 10;
+const REF_WEIGHTS: [f64; 4] = [0.55, 0.30, 0.05, 0.10];
+const REF_WINDOW: i32 = 1;
+const REF_RULE_CANDIDATES: usize = 3 * TOP_K as usize;
+const REF_KEYWORD_BONUS: f64 = 0.1;
+
+const HYBRID_P50_TARGET_MS: f64 = 5.0;
+const TEXT_P50_TARGET_MS: f64 = 3.0;
+const SPEEDUP_TARGET: f64 = 3.0;
+
+/// What one measured variant runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// rag_hybrid_search(q, vector, 8, mode, NULL, options).
+    Search { mode: &'static str, options: Option<&'static str> },
+    /// rag_candidate_pages(q, 8).
+    Pages,
+    /// The client-side reference pipeline; `all_terms` makes its tsquery an
+    /// AND of the query words instead of an OR.
+    Reference { all_terms: bool },
+}
+
+const VARIANTS: [(&str, Variant); 8] = [
+    ("fts", Variant::Search { mode: "fts", options: None }),
+    ("lexical", Variant::Search { mode: "lexical", options: None }),
+    ("vector", Variant::Search { mode: "vector", options: None }),
+    ("hybrid", Variant::Search { mode: "hybrid", options: None }),
+    ("hybrid + window 1", Variant::Search { mode: "hybrid", options: Some(r#"{"window":1}"#) }),
+    ("rag_candidate_pages", Variant::Pages),
+    ("reference pipeline (OR tsquery)", Variant::Reference { all_terms: false }),
+    ("reference pipeline (AND tsquery)", Variant::Reference { all_terms: true }),
+];
+
+const REF_STEPS: [&str; 6] = [
+    "1. candidate pages (chunk FTS, ts_rank_cd, grouped)",
+    "2. vector search, top_k × 10",
+    "3. ts_rank_cd for the vector hits",
+    "4. title similarity + word_similarity",
+    "5. weighted score (client)",
+    "6. neighbour window + keyword rule",
+];
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let dsn = args.get("dsn");
+    let started = Instant::now();
+
+    let corpus = Corpus::generate();
+    let mut client = fresh_database(dsn, DATABASE)?;
+    let load = load(&mut client, &corpus)?;
+    println!("{}", load.summary);
+
+    let mut bench = Bench::new(connect(dsn, DATABASE)?, &corpus)?;
+    println!("warm-up: every variant on every query");
+    bench.pass(false)?;
+    println!("measuring: every variant on every query, variants rotated per query");
+    bench.pass(true)?;
+    let results = bench.results();
+    for r in &results {
+        println!(
+            "{:<34} p50 {:>8.2} ms  p95 {:>8.2} ms  mean {:>8.2} ms{}",
+            r.label,
+            r.p50,
+            r.p95,
+            r.mean,
+            if r.errors > 0 { format!("  {} ERRORS, first: {}", r.errors, r.first_error) } else { String::new() }
+        );
+    }
+    let steps = bench.step_percentiles();
+    for (name, p50, p95) in &steps {
+        println!("  reference {name:<52} p50 {p50:>7.2} ms  p95 {p95:>7.2} ms");
+    }
+
+    let diagnosis = diagnose(dsn, &corpus, &results)?;
+    let date: String = client
+        .query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'", &[])?
+        .get(0);
+    let report = report(&Report {
+        command: args.get("command"),
+        revision: args.get("revision"),
+        date: &date,
+        seconds: started.elapsed().as_secs_f64(),
+        load: &load,
+        corpus: &corpus,
+        results: &results,
+        steps: &steps,
+        diagnosis: &diagnosis,
+    });
+    replace_section(Path::new(args.get("report")), "## Search latency", &report)?;
+    let charts = Path::new(args.get("charts"));
+    std::fs::create_dir_all(charts)?;
+    std::fs::write(charts.join("search_latency.svg"), chart(&results).to_svg())?;
+    println!("wrote the \"Search latency\" section of {} and {}/search_latency.svg", args.get("report"), charts.display());
+    Ok(())
+}
+
+/// SplitMix64: tiny, fast and stable across versions, so the corpus is the
+/// same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in lo..=hi.
+    fn between(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// A uniformly random direction: normalised Gaussian vector.
+    fn unit_vector(&mut self) -> Vector {
+        let v: Vec<f64> = (0..DIM).map(|_| self.normal()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        Vector::from(v.iter().map(|x| (x / norm) as f32).collect::<Vec<f32>>())
+    }
+}
+
+struct Corpus {
+    /// (doc_id, title, content with paragraphs separated by blank lines).
+    documents: Vec<(String, String, String)>,
+    /// Query words and vector.
+    queries: Vec<(Vec<String>, Vector)>,
+    korean_words: usize,
+}
+
+impl Corpus {
+    fn generate() -> Corpus {
+        let mut rng = Rng(SEED);
+        let mut words: Vec<String> = Vec::with_capacity(VOCABULARY);
+        let mut seen = HashSet::new();
+        let mut korean_words = 0;
+        while words.len() < VOCABULARY {
+            let korean = rng.unit() < KOREAN_SHARE;
+            let w = if korean { korean_word(&mut rng) } else { latin_word(&mut rng) };
+            if seen.insert(w.clone()) {
+                korean_words += korean as usize;
+                words.push(w);
+            }
+        }
+        // Cumulative Zipf weights by rank; words are in random order, so
+        // rank is independent of language and length.
+        let mut cdf = Vec::with_capacity(VOCABULARY);
+        let mut total = 0.0;
+        for rank in 1..=VOCABULARY {
+            total += 1.0 / (rank as f64).powf(ZIPF_S);
+            cdf.push(total);
+        }
+        let zipf = |rng: &mut Rng| -> &str {
+            let x = rng.unit() * total;
+            &words[cdf.partition_point(|c| *c < x).min(VOCABULARY - 1)]
+        };
+
+        let mut documents = Vec::with_capacity(DOCS);
+        for i in 0..DOCS {
+            let title_words: Vec<&str> = (0..rng.between(3, 7)).map(|_| zipf(&mut rng)).collect();
+            let mut paragraphs = Vec::with_capacity(CHUNKS_PER_DOC);
+            for _ in 0..CHUNKS_PER_DOC {
+                let target = rng.between(PARAGRAPH_CHARS.0, PARAGRAPH_CHARS.1);
+                let mut p = String::new();
+                let mut sentence_left = 0;
+                while p.chars().count() < target {
+                    if sentence_left == 0 {
+                        if !p.is_empty() {
+                            p.push_str(". ");
+                        }
+                        sentence_left = rng.between(6, 18);
+                        p.push_str(&capitalised(zipf(&mut rng)));
+                    } else {
+                        p.push(' ');
+                        p.push_str(zipf(&mut rng));
+                    }
+                    sentence_left -= 1;
+                }
+                p.push('.');
+                paragraphs.push(p);
+            }
+            documents.push((format!("doc-{i:05}"), capitalised(&title_words.join(" ")), paragraphs.join("\n\n")));
+        }
+
+        let mut queries = Vec::with_capacity(QUERIES);
+        for _ in 0..QUERIES {
+            let n = rng.between(2, 4);
+            let mut q: Vec<String> = Vec::with_capacity(n);
+            while q.len() < n {
+                let w = zipf(&mut rng).to_string();
+                if !q.contains(&w) {
+                    q.push(w);
+                }
+            }
+            queries.push((q, rng.unit_vector()));
+        }
+        Corpus { documents, queries, korean_words }
+    }
+
+    fn mean_words_per_chunk(&self) -> f64 {
+        let words: usize = self.documents.iter().map(|d| d.2.split_whitespace().count()).sum();
+        words as f64 / (DOCS * CHUNKS_PER_DOC) as f64
+    }
+}
+
+fn latin_word(rng: &mut Rng) -> String {
+    const ONSETS: [&str; 20] =
+        ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch"];
+    const VOWELS: [&str; 7] = ["a", "e", "i", "o", "u", "ai", "ou"];
+    let mut w = String::new();
+    for _ in 0..rng.between(2, 4) {
+        w.push_str(ONSETS[rng.between(0, ONSETS.len() - 1)]);
+        w.push_str(VOWELS[rng.between(0, VOWELS.len() - 1)]);
+    }
+    if rng.unit() < 0.4 {
+        w.push_str(["n", "s", "r", "l", "t"][rng.between(0, 4)]);
+    }
+    w
+}
+
+fn korean_word(rng: &mut Rng) -> String {
+    (0..rng.between(2, 4)).map(|_| char::from_u32(0xAC00 + rng.between(0, 11_171) as u32).unwrap_or('가')).collect()
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+struct Load {
+    summary: String,
+    model: String,
+    /// Indexes dropped for loading and rebuilt.
+    rebuilt: Vec<String>,
+}
+
+/// Loads the corpus through the API, fills the embeddings, rebuilds the
+/// chunk indexes and analyses.
+fn load(client: &mut Client, corpus: &Corpus) -> Result<Load> {
+    let t = Instant::now();
+    client.batch_execute("CREATE EXTENSION rag_search CASCADE")?;
+    let state = client.query_one("SELECT embedding_model, embedding_dim FROM rag_search.index_state", &[])?;
+    let (model, dim): (String, i32) = (state.get(0), state.get(1));
+    if dim as usize != DIM {
+        return Err(format!("the extension's default dimension is {dim}, the benchmark generates {DIM}").into());
+    }
+    // The GIN and HNSW indexes of the chunks are dropped and rebuilt from
+    // their own definitions after loading: building them once is much faster
+    // than maintaining them through 100k inserts and 100k embedding updates.
+    let definitions: Vec<(String, String)> = client
+        .query(
+            "SELECT indexname, indexdef FROM pg_indexes
+             WHERE schemaname = 'rag_search' AND tablename = 'chunks' AND indexdef ~ ' USING (gin|hnsw) '
+             ORDER BY indexname",
+            &[],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for (name, _) in &definitions {
+        client.batch_execute(&format!("DROP INDEX rag_search.{name}"))?;
+    }
+
+    client.batch_execute(&format!(
+        "SET rag_search.chunk_max_chars = {CHUNK_MAX_CHARS}; SET rag_search.chunk_overlap_chars = 0"
+    ))?;
+    for batch in corpus.documents.chunks(BATCH) {
+        let docs: Vec<Value> =
+            batch.iter().map(|(id, title, content)| json!({"doc_id": id, "title": title, "content": content})).collect();
+        client.execute("SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)", &[&Value::Array(docs).to_string()])?;
+    }
+    let ingest_s = t.elapsed().as_secs_f64();
+
+    let ids: Vec<i64> = client
+        .query(
+            "SELECT c.id FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
+             ORDER BY d.doc_id, c.ordinal",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if ids.len() != DOCS * CHUNKS_PER_DOC {
+        return Err(format!("expected {} chunks, ingestion made {}", DOCS * CHUNKS_PER_DOC, ids.len()).into());
+    }
+    let t_embed = Instant::now();
+    // Seeded apart from the text so the vectors do not depend on it.
+    let mut rng = Rng(SEED ^ 0xE3BE_DD1A);
+    for batch in ids.chunks(BATCH) {
+        let vectors: Vec<Vector> = batch.iter().map(|_| rng.unit_vector()).collect();
+        client.execute(
+            "UPDATE rag_search.chunks c
+             SET embedding = u.e, embedding_model = $3, embedding_dim = $4, embedded_at = now()
+             FROM unnest($1::bigint[], $2::vector[]) AS u(id, e)
+             WHERE c.id = u.id",
+            &[&batch, &vectors, &model, &dim],
+        )?;
+    }
+    let embed_s = t_embed.elapsed().as_secs_f64();
+
+    client.batch_execute("VACUUM rag_search.chunks")?;
+    let mut index_times = Vec::new();
+    for (name, def) in &definitions {
+        let t = Instant::now();
+        client.batch_execute(def)?;
+        index_times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
+    }
+    client.batch_execute("VACUUM ANALYZE")?;
+    let sizes: Vec<String> = client
+        .query(
+            "SELECT indexrelid::regclass::text || ' ' || pg_size_pretty(pg_relation_size(indexrelid))
+             FROM pg_index WHERE indrelid = 'rag_search.chunks'::regclass ORDER BY 1",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let table: String = client.query_one("SELECT pg_size_pretty(pg_table_size('rag_search.chunks'))", &[])?.get(0);
+    let summary = format!(
+        "{DOCS} documents × {CHUNKS_PER_DOC} chunks = {} chunks; chunks table {table}, indexes: {}. \
+         Load {:.0} s: ingest {ingest_s:.0} s, embeddings {embed_s:.0} s, index builds {}.",
+        ids.len(),
+        sizes.join(", "),
+        t.elapsed().as_secs_f64(),
+        index_times.join(", "),
+    );
+    let rebuilt = definitions.into_iter().map(|(name, _)| name).collect();
+    Ok(Load { summary, model, rebuilt })
+}
+
+/// One measured variant's latencies.
+struct VariantResult {
+    label: &'static str,
+    variant: Variant,
+    p50: f64,
+    p95: f64,
+    mean: f64,
+    /// Index of the query with the median latency (for EXPLAIN).
+    median_query: usize,
+    errors: usize,
+    first_error: String,
+}
+
+struct Bench<'a> {
+    client: Client,
+    corpus: &'a Corpus,
+    search: Statement,
+    pages: Statement,
+    reference: ReferenceStatements,
+    /// Per variant: (query index, milliseconds) of the measured pass.
+    times: Vec<Vec<(usize, f64)>>,
+    errors: Vec<(usize, String)>,
+    /// Per reference step: milliseconds of the OR pipeline's measured pass.
+    steps: Vec<Vec<f64>>,
+}
+
+impl<'a> Bench<'a> {
+    fn new(mut client: Client, corpus: &'a Corpus) -> Result<Bench<'a>> {
+        // The reference oversamples the HNSW scan to top_k × 10 rows; without
+        // this pgvector stops at its default ef_search of 40. (The extension
+        // sets it itself for the duration of each call.)
+        client.batch_execute(&format!("SET hnsw.ef_search = {REF_VECTOR_LIMIT}"))?;
+        let search = client.prepare(
+            "SELECT chunk_id, doc_id, title, content, score
+             FROM rag_hybrid_search($1, $2, $3, $4, NULL, $5::text::jsonb)",
+        )?;
+        let pages = client.prepare("SELECT doc_id, title, rank, hit_chunks, best_chunk_id FROM rag_candidate_pages($1, $2)")?;
+        let reference = ReferenceStatements::prepare(&mut client)?;
+        Ok(Bench {
+            client,
+            corpus,
+            search,
+            pages,
+            reference,
+            times: vec![Vec::new(); VARIANTS.len()],
+            errors: vec![(0, String::new()); VARIANTS.len()],
+            steps: vec![Vec::new(); REF_STEPS.len()],
+        })
+    }
+
+    /// Runs every variant on every query; the order of the variants rotates
+    /// from query to query so none always runs first (or after another).
+    fn pass(&mut self, measured: bool) -> Result<()> {
+        for qi in 0..self.corpus.queries.len() {
+            for k in 0..VARIANTS.len() {
+                let vi = (qi + k) % VARIANTS.len();
+                let mut steps = [0.0; REF_STEPS.len()];
+                let t = Instant::now();
+                let outcome = self.run(VARIANTS[vi].1, qi, &mut steps);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                if !measured {
+                    continue;
+                }
+                match outcome {
+                    Ok(()) => self.times[vi].push((qi, ms)),
+                    Err(e) => {
+                        let (count, first) = &mut self.errors[vi];
+                        *count += 1;
+                        if first.is_empty() {
+                            *first = format!("query {:?}: {e}", self.corpus.queries[qi].0.join(" "));
+                        }
+                    }
+                }
+                if VARIANTS[vi].1 == (Variant::Reference { all_terms: false }) {
+                    for (s, v) in steps.iter().enumerate() {
+                        self.steps[s].push(*v);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, variant: Variant, qi: usize, steps: &mut [f64; REF_STEPS.len()]) -> Result<()> {
+        let (words, vector) = &self.corpus.queries[qi];
+        let q = words.join(" ");
+        match variant {
+            Variant::Search { mode, options } => {
+                let options = options.map(str::to_string);
+                self.client.query(&self.search, &[&q, vector, &TOP_K, &mode, &options])?;
+            }
+            Variant::Pages => {
+                self.client.query(&self.pages, &[&q, &TOP_K])?;
+            }
+            Variant::Reference { all_terms } => {
+                reference_pipeline(&mut self.client, &self.reference, words, vector, all_terms, steps)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn results(&self) -> Vec<VariantResult> {
+        VARIANTS
+            .iter()
+            .zip(&self.times)
+            .zip(&self.errors)
+            .map(|(((label, variant), times), (errors, first_error))| {
+                let mut sorted = times.clone();
+                sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let ms: Vec<f64> = sorted.iter().map(|t| t.1).collect();
+                VariantResult {
+                    label,
+                    variant: *variant,
+                    p50: percentile(&ms, 50.0),
+                    p95: percentile(&ms, 95.0),
+                    mean: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+                    median_query: sorted.get(sorted.len() / 2).map_or(0, |t| t.0),
+                    errors: *errors,
+                    first_error: first_error.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn step_percentiles(&self) -> Vec<(&'static str, f64, f64)> {
+        REF_STEPS
+            .iter()
+            .zip(&self.steps)
+            .map(|(name, v)| {
+                let mut v = v.clone();
+                v.sort_by(f64::total_cmp);
+                (*name, percentile(&v, 50.0), percentile(&v, 95.0))
+            })
+            .collect()
+    }
+}
+
+struct ReferenceStatements {
+    pages: Statement,
+    vector: Statement,
+    fts_rank: Statement,
+    signals: Statement,
+    window: Statement,
+}
+
+impl ReferenceStatements {
+    fn prepare(client: &mut Client) -> Result<ReferenceStatements> {
+        Ok(ReferenceStatements {
+            pages: client.prepare(
+                "SELECT h.document_id, max(h.r)::float8 AS rank, count(*) AS hits,
+                        (array_agg(h.id ORDER BY h.r DESC, h.id))[1] AS best_chunk
+                 FROM (SELECT c.id, c.document_id, ts_rank_cd(c.tsv, q) AS r
+                       FROM rag_search.chunks c, to_tsquery('simple', $1) AS q
+                       WHERE c.tsv @@ q
+                       ORDER BY r DESC
+                       LIMIT $2) h
+                 GROUP BY h.document_id
+                 ORDER BY rank DESC, hits DESC
+                 LIMIT $3",
+            )?,
+            vector: client.prepare(
+                "SELECT id, (embedding <=> $1)::float8 FROM rag_search.chunks ORDER BY embedding <=> $1 LIMIT $2",
+            )?,
+            fts_rank: client.prepare(
+                "SELECT id, ts_rank_cd(tsv, to_tsquery('simple', $1))::float8 FROM rag_search.chunks WHERE id = ANY($2)",
+            )?,
+            signals: client.prepare(
+                "SELECT c.id, c.document_id, c.ordinal, d.doc_id, d.title, c.content,
+                        similarity(d.title, $1)::float8, word_similarity($1, c.content)::float8
+                 FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
+                 WHERE c.id = ANY($2)",
+            )?,
+            window: client.prepare(
+                "SELECT u.document_id, u.ordinal, string_agg(n.content, ' ' ORDER BY n.ordinal)
+                 FROM unnest($1::bigint[], $2::integer[]) AS u(document_id, ordinal)
+                 JOIN rag_search.chunks n
+                   ON n.document_id = u.document_id AND n.ordinal BETWEEN u.ordinal - $3 AND u.ordinal + $3
+                 GROUP BY u.document_id, u.ordinal",
+            )?,
+        })
+    }
+}
+
+/// One candidate chunk of the reference pipeline.
+struct Candidate {
+    document_id: i64,
+    ordinal: i32,
+    title: String,
+    distance: Option<f64>,
+    fts: f64,
+    title_sim: f64,
+    lex_sim: f64,
+    score: f64,
+}
+
+/// The reference retriever as a client would run it: five round trips and
+/// the ranking in the client. Returns the top_k chunk ids; step times go to
+/// `steps` (milliseconds).
+fn reference_pipeline(
+    client: &mut Client,
+    st: &ReferenceStatements,
+    words: &[String],
+    vector: &Vector,
+    all_terms: bool,
+    steps: &mut [f64; REF_STEPS.len()],
+) -> Result<Vec<i64>> {
+    let q = words.join(" ");
+    let tsquery = words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(if all_terms { " & " } else { " | " });
+    let mut clock = Instant::now();
+    let mut lap = |i: usize, clock: &mut Instant| {
+        steps[i] = clock.elapsed().as_secs_f64() * 1000.0;
+        *clock = Instant::now();
+    };
+
+    // 1. Candidate pages: the best chunk of each of the top pages.
+    let mut fts: HashMap<i64, f64> = HashMap::new();
+    for r in client.query(&st.pages, &[&tsquery, &REF_PAGE_HITS, &(TOP_K as i64)])? {
+        fts.insert(r.get(3), r.get(1));
+    }
+    lap(0, &mut clock);
+    // 2. Vector search with oversampling.
+    let mut distance: HashMap<i64, f64> = HashMap::new();
+    for r in client.query(&st.vector, &[vector, &REF_VECTOR_LIMIT])? {
+        distance.insert(r.get(0), r.get(1));
+    }
+    lap(1, &mut clock);
+    // 3. FTS rank of the vector hits, computed afterwards.
+    let vector_ids: Vec<i64> = distance.keys().copied().collect();
+    for r in client.query(&st.fts_rank, &[&tsquery, &vector_ids])? {
+        fts.insert(r.get(0), r.get(1));
+    }
+    lap(2, &mut clock);
+    // 4. Title trigram and lexical scores (plus what the result shows).
+    let ids: Vec<i64> = fts.keys().chain(distance.keys()).copied().collect::<HashSet<_>>().into_iter().collect();
+    let mut candidates: HashMap<i64, Candidate> = HashMap::new();
+    for r in client.query(&st.signals, &[&q, &ids])? {
+        let id: i64 = r.get(0);
+        candidates.insert(
+            id,
+            Candidate {
+                document_id: r.get(1),
+                ordinal: r.get(2),
+                title: r.get(4),
+                distance: distance.get(&id).copied(),
+                fts: fts.get(&id).copied().unwrap_or(0.0),
+                title_sim: r.get(6),
+                lex_sim: r.get(7),
+                score: 0.0,
+            },
+        );
+    }
+    lap(3, &mut clock);
+    // 5. Weighted final score: vector 1/(1+d), FTS divided by the best rank.
+    let fts_max = candidates.values().map(|c| c.fts).fold(0.0, f64::max);
+    for c in candidates.values_mut() {
+        let vec = c.distance.map_or(0.0, |d| 1.0 / (1.0 + d));
+        let fts = if fts_max > 0.0 { c.fts / fts_max } else { 0.0 };
+        c.score = REF_WEIGHTS[0] * vec + REF_WEIGHTS[1] * fts + REF_WEIGHTS[2] * c.title_sim + REF_WEIGHTS[3] * c.lex_sim;
+    }
+    let mut ranked: Vec<i64> = candidates.keys().copied().collect();
+    ranked.sort_by(|a, b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(b)));
+    ranked.truncate(REF_RULE_CANDIDATES);
+    lap(4, &mut clock);
+    // 6. Keyword rule: a bonus when the ±1 neighbour window (or the title)
+    // contains every query word.
+    let docs: Vec<i64> = ranked.iter().map(|id| candidates[id].document_id).collect();
+    let ordinals: Vec<i32> = ranked.iter().map(|id| candidates[id].ordinal).collect();
+    let mut windows: HashMap<(i64, i32), String> = HashMap::new();
+    for r in client.query(&st.window, &[&docs, &ordinals, &REF_WINDOW])? {
+        windows.insert((r.get(0), r.get(1)), r.get::<_, String>(2).to_lowercase());
+    }
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    for id in &ranked {
+        let c = candidates.get_mut(id).expect("ranked ids are candidates");
+        let title = c.title.to_lowercase();
+        let window = windows.get(&(c.document_id, c.ordinal)).map_or("", String::as_str);
+        if lower.iter().all(|w| window.contains(w.as_str()) || title.contains(w.as_str())) {
+            c.score += REF_KEYWORD_BONUS;
+        }
+    }
+    ranked.sort_by(|a, b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(b)));
+    ranked.truncate(TOP_K as usize);
+    lap(5, &mut clock);
+    Ok(ranked)
+}
+
+/// Where the time of the extension's calls goes.
+struct Diagnosis {
+    /// Per extension variant: the statements it ran, by total time.
+    statements: Vec<(&'static str, Vec<StatementStat>)>,
+    /// EXPLAIN ANALYZE of every statement of the median query of each
+    /// variant that missed its target.
+    plans: Vec<(&'static str, String, Vec<String>)>,
+}
+
+struct StatementStat {
+    calls: i64,
+    mean_ms: f64,
+    plan_ms: f64,
+    rows: f64,
+    query: String,
+}
+
+/// Reruns the extension variants with pg_stat_statements tracking nested
+/// statements (one pass over the queries) and, for variants that missed a
+/// target, logs the median query's plans through auto_explain.
+fn diagnose(dsn: &str, corpus: &Corpus, results: &[VariantResult]) -> Result<Diagnosis> {
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&notices);
+    let mut client = connect_with_notices(dsn, DATABASE, move |n| sink.lock().expect("notice sink").push(n))?;
+    client.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+         SET pg_stat_statements.track = 'all';
+         SET pg_stat_statements.track_planning = on;",
+    )?;
+    let search = client.prepare(
+        "SELECT chunk_id, doc_id, title, content, score FROM rag_hybrid_search($1, $2, $3, $4, NULL, $5::text::jsonb)",
+    )?;
+    let pages = client.prepare("SELECT doc_id, title, rank, hit_chunks, best_chunk_id FROM rag_candidate_pages($1, $2)")?;
+    let run = |client: &mut Client, variant: Variant, qi: usize| -> Result<()> {
+        let (words, vector) = &corpus.queries[qi];
+        let q = words.join(" ");
+        match variant {
+            Variant::Search { mode, options } => {
+                client.query(&search, &[&q, vector, &TOP_K, &mode, &options.map(str::to_string)])?;
+            }
+            Variant::Pages => {
+                client.query(&pages, &[&q, &TOP_K])?;
+            }
+            Variant::Reference { .. } => {}
+        }
+        Ok(())
+    };
+
+    let mut statements = Vec::new();
+    let mut plans = Vec::new();
+    for r in results.iter().filter(|r| !matches!(r.variant, Variant::Reference { .. })) {
+        println!("diagnosing {}", r.label);
+        client.execute("SELECT pg_stat_statements_reset()", &[])?;
+        for qi in 0..corpus.queries.len() {
+            // Failures were counted in the measured pass already.
+            let _ = run(&mut client, r.variant, qi);
+        }
+        let stats = client
+            .query(
+                "SELECT calls, total_exec_time / calls, total_plan_time / calls, rows::float8 / calls,
+                        regexp_replace(query, '\\s+', ' ', 'g')
+                 FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND calls > 0 AND query NOT LIKE '%pg_stat_statements%'
+                 ORDER BY total_exec_time + total_plan_time DESC
+                 LIMIT 10",
+                &[],
+            )?
+            .iter()
+            .map(|row| StatementStat {
+                calls: row.get(0),
+                mean_ms: row.get(1),
+                plan_ms: row.get(2),
+                rows: row.get(3),
+                query: row.get(4),
+            })
+            .collect();
+        statements.push((r.label, stats));
+
+        if missed(r).is_some() {
+            client.batch_execute(
+                "SET auto_explain.log_min_duration = 0;
+                 SET auto_explain.log_analyze = on;
+                 SET auto_explain.log_buffers = on;
+                 SET auto_explain.log_timing = on;
+                 SET auto_explain.log_nested_statements = on;
+                 SET auto_explain.log_level = notice;",
+            )?;
+            notices.lock().expect("notice sink").clear();
+            let _ = run(&mut client, r.variant, r.median_query);
+            client.batch_execute("SET auto_explain.log_min_duration = -1")?;
+            let logged = std::mem::take(&mut *notices.lock().expect("notice sink"));
+            plans.push((r.label, corpus.queries[r.median_query].0.join(" "), logged));
+        }
+    }
+    Ok(Diagnosis { statements, plans })
+}
+
+/// The target a variant missed, if any.
+fn missed(r: &VariantResult) -> Option<String> {
+    let target = match r.variant {
+        Variant::Search { mode: "hybrid", options: None } => HYBRID_P50_TARGET_MS,
+        Variant::Search { mode: "fts" | "lexical", .. } => TEXT_P50_TARGET_MS,
+        _ => return None,
+    };
+    (r.p50 > target || r.errors > 0).then(|| format!("p50 ≤ {target} ms"))
+}
+
+struct Report<'a> {
+    command: &'a str,
+    revision: &'a str,
+    date: &'a str,
+    seconds: f64,
+    load: &'a Load,
+    corpus: &'a Corpus,
+    results: &'a [VariantResult],
+    steps: &'a [(&'static str, f64, f64)],
+    diagnosis: &'a Diagnosis,
+}
+
+fn report(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Command: `{}` (whole run {:.0} s) · {} · rag_search at {}\n", r.command, r.seconds, r.date, r.revision);
+    s.push_str(&machine_markdown());
+    let _ = writeln!(
+        s,
+        "\nCorpus, generated with seed {SEED:#x}: {DOCS} documents with titles of 3–7 words and {CHUNKS_PER_DOC} \
+         paragraphs of {}–~975 characters (mean {:.0} words per chunk), ingested with `rag_upsert_documents` \
+         (`chunk_max_chars = {CHUNK_MAX_CHARS}`, no overlap, so one paragraph = one chunk). Words are drawn \
+         from a Zipf (s = {ZIPF_S}) distribution over {VOCABULARY} synthetic words, {} of them Korean \
+         (Hangul). Embeddings are random unit vectors at {DIM} dimensions stored under the current model \
+         ({}). {}\n\n\
+         Throwaway PostgreSQL 18 cluster: shared_buffers 2GB, maintenance_work_mem 2GB, \
+         max_parallel_maintenance_workers 1, fsync/full_page_writes/synchronous_commit off (irrelevant to \
+         read latency), other settings default; `VACUUM ANALYZE` after loading. The GIN and HNSW indexes of \
+         the chunks ({}) are dropped before loading and recreated afterwards from their own definitions.\n\n\
+         {QUERIES} queries of 2–4 distinct words from the same Zipf distribution, each with a random unit \
+         query vector; top_k {TOP_K}; one client connection over TCP on localhost with prepared statements; \
+         one warm-up pass of every variant over every query, then one measured pass, the order of the \
+         variants rotated per query. Times are client-side wall times including fetching the rows \
+         (chunk id, doc id, title, content, score). Extension modes use the vector overload \
+         `rag_hybrid_search(q, query_vector, {TOP_K}, mode)`, so no embedding-server time is counted.\n\n\
+         Reference pipeline (client side, same connection, same weights as the extension's defaults): \
+         (1) candidate pages: the best {REF_PAGE_HITS} chunks by `ts_rank_cd` for `tsv @@ to_tsquery('simple', …)` \
+         grouped by page, top {TOP_K} pages; (2) `ORDER BY embedding <=> $1 LIMIT {REF_VECTOR_LIMIT}` \
+         (hnsw.ef_search = {REF_VECTOR_LIMIT}); (3) `ts_rank_cd` of the vector hits; (4) `similarity(title, q)` and \
+         `word_similarity(q, content)` of all candidates; (5) weighted score in Rust (1/(1+d), rank/max rank); \
+         (6) neighbour chunks (±{REF_WINDOW}) of the best {REF_RULE_CANDIDATES} fetched, +{REF_KEYWORD_BONUS} when \
+         the window or title contains every query word, top {TOP_K}. Run with an OR tsquery (the \
+         extension's recall-first semantics) and with an AND tsquery.\n",
+        PARAGRAPH_CHARS.0,
+        r.corpus.mean_words_per_chunk(),
+        r.corpus.korean_words,
+        r.load.model,
+        r.load.summary,
+        r.load.rebuilt.join(", "),
+    );
+
+    s.push_str("| variant | p50 ms | p95 ms | mean ms | target | |\n|---|---:|---:|---:|---|---|\n");
+    let hybrid = r.results.iter().find(|v| v.variant == Variant::Search { mode: "hybrid", options: None });
+    for v in r.results {
+        let (target, verdict) = match v.variant {
+            Variant::Search { mode: "hybrid", options: None } => {
+                (format!("p50 ≤ {HYBRID_P50_TARGET_MS} ms"), met(v.p50 <= HYBRID_P50_TARGET_MS && v.errors == 0))
+            }
+            Variant::Search { mode: "fts" | "lexical", .. } => {
+                (format!("p50 ≤ {TEXT_P50_TARGET_MS} ms"), met(v.p50 <= TEXT_P50_TARGET_MS && v.errors == 0))
+            }
+            Variant::Reference { .. } => {
+                let speedup = hybrid.map_or(f64::NAN, |h| v.p50 / h.p50);
+                (
+                    format!("hybrid ≥ {SPEEDUP_TARGET}× faster"),
+                    format!("{speedup:.1}× → {}", met(speedup >= SPEEDUP_TARGET)),
+                )
+            }
+            _ => (String::new(), String::new()),
+        };
+        let _ = writeln!(s, "| {} | {:.2} | {:.2} | {:.2} | {target} | {verdict} |", v.label, v.p50, v.p95, v.mean);
+    }
+    for v in r.results.iter().filter(|v| v.errors > 0) {
+        let _ = writeln!(s, "\n**Errors** in {}: {} failed queries, first: {}", v.label, v.errors, v.first_error);
+    }
+
+    s.push_str("\nReference pipeline (OR tsquery) by step:\n\n| step | p50 ms | p95 ms |\n|---|---:|---:|\n");
+    for (name, p50, p95) in r.steps {
+        let _ = writeln!(s, "| {name} | {p50:.2} | {p95:.2} |");
+    }
+
+    s.push_str(
+        "\n### Where the extension's time goes\n\n\
+         A second pass over the queries per variant with `pg_stat_statements.track = all` and \
+         `track_planning = on` (nested SPI statements included; means per call; the top-level call's row \
+         includes its nested statements).\n",
+    );
+    for (label, stats) in &r.diagnosis.statements {
+        let _ = writeln!(s, "\n**{label}**\n\n| calls | exec ms | plan ms | rows | statement |\n|---:|---:|---:|---:|---|");
+        for st in stats {
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {:.1} | `{}` |",
+                st.calls,
+                st.mean_ms,
+                st.plan_ms,
+                st.rows,
+                truncate(&st.query, 140).replace('|', "\\|")
+            );
+        }
+    }
+    for (label, query, plans) in &r.diagnosis.plans {
+        let _ = writeln!(
+            s,
+            "\n<details><summary>EXPLAIN ANALYZE (auto_explain, nested statements) of {label} for its median query \
+             “{query}”</summary>\n\n```"
+        );
+        for p in plans {
+            s.push_str(p.trim_end());
+            s.push_str("\n\n");
+        }
+        s.push_str("```\n</details>\n");
+    }
+    s.push_str("\n![latency p50/p95 per variant](bench/charts/search_latency.svg)\n");
+    s
+}
+
+fn met(ok: bool) -> String {
+    if ok { "**met**".to_string() } else { "**missed**".to_string() }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
+}
+
+fn chart(results: &[VariantResult]) -> BarChart {
+    BarChart {
+        title: format!("Search latency, {} chunks × {DIM}-d, top_k {TOP_K}, one client", DOCS * CHUNKS_PER_DOC),
+        y_label: "milliseconds (log scale)".to_string(),
+        series: vec!["p50".to_string(), "p95".to_string()],
+        groups: results.iter().map(|r| (r.label.to_string(), vec![r.p50, r.p95])).collect(),
+        lines: vec![
+            (HYBRID_P50_TARGET_MS, format!("hybrid p50 target {HYBRID_P50_TARGET_MS} ms")),
+            (TEXT_P50_TARGET_MS, format!("fts/lexical p50 target {TEXT_P50_TARGET_MS} ms")),
+        ],
+        log: true,
+    }
+}

@@ -1,0 +1,489 @@
+//! Retrieval quality of rag_hybrid_search on SciFact and the Korean dev set:
+//! nDCG@10 and recall@100 per mode, with real multilingual-e5-small
+//! embeddings precomputed in ../shared (so no embedding server is needed).
+//!
+//! Run through bench/retrieval_quality.sh, which builds and installs the
+//! extension and starts a throwaway cluster.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pgvector::Vector;
+use postgres::Client;
+use rag_search_bench::{connect, fresh_database, machine_markdown, replace_section, Args, BarChart, Result};
+use serde_json::{json, Value};
+
+const MODEL: &str = "multilingual-e5-small-q4";
+const DIM: usize = 384;
+const TOP_K: i32 = 100;
+/// The weight sweep reports nDCG@10 only, so it asks for 10 rows: with
+/// top_k 100 every call scores ~2,000 candidates and the sweep alone would
+/// take most of an hour on two cores.
+const SWEEP_TOP_K: i32 = 10;
+/// Connections running queries in parallel (the machine has two cores).
+const WORKERS: usize = 2;
+/// Documents per rag_upsert_documents call and rows per embedding UPDATE.
+const BATCH: usize = 250;
+
+struct Dataset {
+    key: &'static str,
+    title: &'static str,
+    dir: &'static str,
+    qrels: &'static str,
+    corpus_vectors: &'static str,
+    query_vectors: &'static str,
+    fts_target: f64,
+    hybrid_target: f64,
+    references: &'static str,
+}
+
+const DATASETS: [Dataset; 2] = [
+    Dataset {
+        key: "scifact",
+        title: "SciFact (BEIR, test split)",
+        dir: "datasets/scifact",
+        qrels: "qrels/test.tsv",
+        corpus_vectors: "scifact-corpus",
+        query_vectors: "scifact-test-queries",
+        fts_target: 0.66,
+        hybrid_target: 0.72,
+        references: "published: BM25 (Pyserini flat) 0.679, multifield 0.665; multilingual-e5-small 0.676; \
+                     bge-small-en-v1.5 0.713. Measured in ../shared with plain Python tooling: BM25 0.686, \
+                     multilingual-e5-small (4-bit) 0.655, their reciprocal-rank fusion 0.708.",
+    },
+    Dataset {
+        key: "autorag_ko",
+        title: "Korean dev set (autorag-ko-dev)",
+        dir: "datasets/autorag-ko-dev",
+        qrels: "qrels/dev.tsv",
+        corpus_vectors: "autorag-ko-corpus",
+        query_vectors: "autorag-ko-dev-queries",
+        fts_target: 0.75,
+        hybrid_target: 0.85,
+        references: "published: multilingual-e5-small 0.801 on the full query set; a BM25 baseline about \
+                     0.65–0.80 depending on tokenisation. Measured in ../shared with plain Python tooling: \
+                     BM25 0.796, e5 (4-bit) 0.804, their fusion 0.873.",
+    },
+];
+
+/// (label, mode argument, options) of each measured configuration.
+const MODES: [(&str, &str, Option<&str>); 5] = [
+    ("fts", "fts", None),
+    ("vector", "vector", None),
+    ("lexical", "lexical", None),
+    ("hybrid (weighted)", "hybrid", None),
+    ("hybrid (RRF)", "hybrid", Some(r#"{"fusion":"rrf"}"#)),
+];
+
+/// Hybrid weights (vector, fts, title, lexical) of the tuning sweep; the
+/// first row is the default of the rag_search.weight_* settings.
+const SWEEP: [[f64; 4]; 9] = [
+    [0.55, 0.30, 0.05, 0.10],
+    [0.55, 0.10, 0.05, 0.10],
+    [0.55, 0.20, 0.05, 0.10],
+    [0.55, 0.45, 0.05, 0.10],
+    [0.55, 0.60, 0.05, 0.10],
+    [0.55, 0.80, 0.05, 0.10],
+    [0.55, 0.30, 0.00, 0.00],
+    [0.55, 0.30, 0.05, 0.00],
+    [0.55, 0.30, 0.00, 0.10],
+];
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let shared = PathBuf::from(args.get("shared"));
+    let dsn = args.get("dsn");
+    let started = Instant::now();
+
+    let mut results = Vec::new();
+    for ds in &DATASETS {
+        println!("== {}", ds.title);
+        let mut db = Loaded::load(dsn, &shared, ds)?;
+        if std::env::var("DEVLOAD").is_ok() { continue; } // DEVTEMP
+        let mut rows = Vec::new();
+        for (label, mode, options) in MODES {
+            let m = db.evaluate(mode, options, TOP_K)?;
+            println!(
+                "{label:<18} nDCG@10 {:.4}  recall@100 {:.4}  {:>5.1} rows  {:>6.1} ms/query{}",
+                m.ndcg10,
+                m.recall100,
+                m.mean_rows,
+                m.ms_per_query,
+                if m.errors > 0 { format!("  {} ERRORS, first: {}", m.errors, m.first_error) } else { String::new() }
+            );
+            rows.push((label, m));
+        }
+        let mut sweep = Vec::new();
+        for w in SWEEP {
+            let options = json!({"weights": {"vector": w[0], "fts": w[1], "title": w[2], "lexical": w[3]}});
+            sweep.push(db.evaluate("hybrid", Some(&options.to_string()), SWEEP_TOP_K)?);
+        }
+        results.push(DatasetResult { ds, load: db.summary.clone(), queries: db.queries.len(), rows, sweep });
+    }
+
+    let report = report(&results, args.get("command"), args.get("revision"), &db_date(dsn)?, started);
+    replace_section(Path::new(args.get("report")), "## Retrieval quality", &report)?;
+    let charts = Path::new(args.get("charts"));
+    std::fs::create_dir_all(charts)?;
+    std::fs::write(charts.join("retrieval_quality.svg"), chart(&results).to_svg())?;
+    print_sweep(&results);
+    println!("wrote the \"Retrieval quality\" section of {} and {}/retrieval_quality.svg", args.get("report"), charts.display());
+    Ok(())
+}
+
+fn db_date(dsn: &str) -> Result<String> {
+    let mut c = Client::connect(dsn, postgres::NoTls)?;
+    Ok(c.query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'", &[])?.get(0))
+}
+
+struct Metrics {
+    ndcg10: f64,
+    recall100: f64,
+    mean_rows: f64,
+    ms_per_query: f64,
+    errors: usize,
+    first_error: String,
+}
+
+struct DatasetResult<'a> {
+    ds: &'a Dataset,
+    load: String,
+    queries: usize,
+    rows: Vec<(&'static str, Metrics)>,
+    sweep: Vec<Metrics>,
+}
+
+/// A dataset loaded into its own database, with its queries and judgments.
+struct Loaded {
+    /// WORKERS connections to the dataset's database.
+    clients: Vec<Client>,
+    /// (query id, text, vector) for every judged query, in id order.
+    queries: Vec<(String, String, Vector)>,
+    /// query id → (doc id → graded relevance).
+    qrels: HashMap<String, HashMap<String, i64>>,
+    summary: String,
+}
+
+impl Loaded {
+    fn load(dsn: &str, shared: &Path, ds: &Dataset) -> Result<Loaded> {
+        let t = Instant::now();
+        let database = format!("rag_bench_{}", ds.key);
+        let mut client = fresh_database(dsn, &database)?;
+        client.batch_execute(
+            "CREATE EXTENSION rag_search CASCADE;
+             SET rag_search.chunk_max_chars = 100000;",
+        )?;
+        client.execute("SELECT rag_set_embedding_model($1, $2)", &[&MODEL, &(DIM as i32)])?;
+
+        // Corpus: one document per line, each small enough to be one chunk.
+        let dir = shared.join(ds.dir);
+        let corpus = read_jsonl(&dir.join("corpus.jsonl"))?;
+        for batch in corpus.chunks(BATCH) {
+            let docs: Vec<Value> = batch
+                .iter()
+                .map(|d| json!({"doc_id": str_field(d, "_id"), "title": str_field(d, "title"), "content": str_field(d, "text")}))
+                .collect();
+            client.execute(
+                "SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)",
+                &[&Value::Array(docs).to_string()],
+            )?;
+        }
+        let ingest_s = t.elapsed().as_secs_f64();
+
+        // Embeddings of the real model, as the backfill would have stored them.
+        let emb_dir = shared.join("embeddings/me5-small-q4");
+        let vectors = read_vectors(&emb_dir, ds.corpus_vectors)?;
+        let mut updated = 0u64;
+        for batch in vectors.chunks(BATCH) {
+            let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+            let vecs: Vec<&Vector> = batch.iter().map(|(_, v)| v).collect();
+            updated += client.execute(
+                "UPDATE rag_search.chunks c
+                 SET embedding = u.e, embedding_model = $3, embedding_dim = $4, embedded_at = now()
+                 FROM unnest($1::text[], $2::vector[]) AS u(doc_id, e), rag_search.documents d
+                 WHERE d.doc_id = u.doc_id AND c.document_id = d.id",
+                &[&ids, &vecs, &MODEL, &(DIM as i32)],
+            )?;
+        }
+        client.batch_execute("ANALYZE rag_search.documents; ANALYZE rag_search.chunks;")?;
+        let row = client.query_one(
+            "SELECT (SELECT count(*) FROM rag_search.documents),
+                    (SELECT count(*) FROM rag_search.chunks),
+                    (SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL),
+                    (SELECT count(*) FROM rag_search.documents d
+                      WHERE NOT EXISTS (SELECT 1 FROM rag_search.chunks c WHERE c.document_id = d.id)),
+                    (SELECT count(*) FROM (SELECT document_id FROM rag_search.chunks
+                      GROUP BY document_id HAVING count(*) > 1) s)",
+            &[],
+        )?;
+        let (docs, chunks, embedded, no_chunk, multi): (i64, i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let summary = format!(
+            "{docs} documents → {chunks} chunks ({no_chunk} documents without text have no chunk, \
+             {multi} documents have more than one chunk); {embedded} chunks embedded ({updated} rows updated); \
+             load {:.0} s (ingest {ingest_s:.0} s)",
+            t.elapsed().as_secs_f64()
+        );
+        println!("{summary}");
+
+        let texts: HashMap<String, String> = read_jsonl(&dir.join("queries.jsonl"))?
+            .iter()
+            .map(|q| (str_field(q, "_id"), str_field(q, "text")))
+            .collect();
+        let qrels = read_qrels(&dir.join(ds.qrels))?;
+        let qvecs: HashMap<String, Vector> = read_vectors(&emb_dir, ds.query_vectors)?.into_iter().collect();
+        let mut ids: Vec<&String> = qrels.keys().collect();
+        ids.sort();
+        let mut queries = Vec::with_capacity(ids.len());
+        for id in ids {
+            let text = texts.get(id).ok_or_else(|| format!("query {id} of the qrels is not in queries.jsonl"))?;
+            let v = qvecs.get(id).ok_or_else(|| format!("query {id} has no precomputed vector"))?;
+            queries.push((id.clone(), text.clone(), v.clone()));
+        }
+        let mut clients = vec![client];
+        while clients.len() < WORKERS {
+            clients.push(connect(dsn, &database)?);
+        }
+        Ok(Loaded { clients, queries, qrels, summary })
+    }
+
+    /// Runs every judged query in one mode, split over the connections;
+    /// failed queries count as empty results and are reported.
+    fn evaluate(&mut self, mode: &str, options: Option<&str>, top_k: i32) -> Result<Metrics> {
+        let Loaded { clients, queries, qrels, .. } = self;
+        let options = options.map(str::to_string);
+        let workers = clients.len();
+        let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = clients
+                .iter_mut()
+                .enumerate()
+                .map(|(w, client)| {
+                    let options = &options;
+                    let queries = &*queries;
+                    scope.spawn(move || -> Result<Vec<Outcome>> {
+                        let stmt = client.prepare(
+                            "SELECT doc_id FROM rag_hybrid_search($1, $2, $3, $4, NULL, $5::text::jsonb) ORDER BY rank",
+                        )?;
+                        let mut out = Vec::new();
+                        for (index, (_, text, vector)) in queries.iter().enumerate().skip(w).step_by(workers) {
+                            let t = Instant::now();
+                            let result = client
+                                .query(&stmt, &[text, vector, &top_k, &mode, options])
+                                .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
+                                .map_err(|e| e.to_string());
+                            out.push(Outcome { index, result, seconds: t.elapsed().as_secs_f64() });
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("query worker panicked")).collect::<Result<_>>()
+        })?;
+
+        let (mut ndcg, mut recall, mut rows, mut seconds, mut errors) = (0.0, 0.0, 0usize, 0.0, 0usize);
+        let mut first_error = String::new();
+        for o in outcomes.into_iter().flatten() {
+            let (id, text, _) = &queries[o.index];
+            seconds += o.seconds;
+            let ranked = match o.result {
+                Ok(docs) => {
+                    // One chunk per document, but keep only the first hit per
+                    // document in case a document was split.
+                    let mut seen = HashSet::new();
+                    docs.into_iter().filter(|d| seen.insert(d.clone())).collect::<Vec<String>>()
+                }
+                Err(e) => {
+                    errors += 1;
+                    if first_error.is_empty() {
+                        first_error = format!("query {id} ({text:?}): {e}");
+                    }
+                    Vec::new()
+                }
+            };
+            rows += ranked.len();
+            ndcg += ndcg_at(&ranked, &qrels[id], 10);
+            recall += recall_at(&ranked, &qrels[id], 100);
+        }
+        let n = queries.len() as f64;
+        Ok(Metrics {
+            ndcg10: ndcg / n,
+            recall100: recall / n,
+            mean_rows: rows as f64 / n,
+            ms_per_query: seconds * 1000.0 / n,
+            errors,
+            first_error,
+        })
+    }
+}
+
+/// One query's ranked doc ids (or error) and its client-side time.
+struct Outcome {
+    index: usize,
+    result: std::result::Result<Vec<String>, String>,
+    seconds: f64,
+}
+
+/// nDCG@k as BEIR reports it (pytrec_eval `ndcg_cut`): gain = graded
+/// relevance, discount log2(rank + 1), ideal ranking from the judgments.
+fn ndcg_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| judged.get(d).copied().unwrap_or(0).max(0) as f64 / ((i + 2) as f64).log2())
+        .sum();
+    let mut ideal: Vec<i64> = judged.values().copied().filter(|r| *r > 0).collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, r)| *r as f64 / ((i + 2) as f64).log2()).sum();
+    if idcg > 0.0 { dcg / idcg } else { 0.0 }
+}
+
+/// Share of the relevant documents found in the first k results.
+fn recall_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
+    let relevant = judged.values().filter(|r| **r > 0).count();
+    if relevant == 0 {
+        return 0.0;
+    }
+    let found = ranked.iter().take(k).filter(|d| judged.get(*d).is_some_and(|r| *r > 0)).count();
+    found as f64 / relevant as f64
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
+
+fn str_field(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// `NAME.f32` (row-major little-endian float32, 384 columns) with the ids
+/// of `NAME.jsonl` (line `row` → `id`).
+fn read_vectors(dir: &Path, name: &str) -> Result<Vec<(String, Vector)>> {
+    let bytes = std::fs::read(dir.join(format!("{name}.f32")))?;
+    let rows = read_jsonl(&dir.join(format!("{name}.jsonl")))?;
+    if bytes.len() != rows.len() * DIM * 4 {
+        return Err(format!("{name}.f32 holds {} bytes, expected {} rows × {DIM} × 4", bytes.len(), rows.len()).into());
+    }
+    rows.iter()
+        .map(|r| {
+            let row = r.get("row").and_then(Value::as_u64).ok_or("row missing")? as usize;
+            let floats = bytes[row * DIM * 4..(row + 1) * DIM * 4]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect::<Vec<f32>>();
+            Ok((str_field(r, "id"), Vector::from(floats)))
+        })
+        .collect()
+}
+
+fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i64>>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out: HashMap<String, HashMap<String, i64>> = HashMap::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [q, d, score] = cols[..] else { return Err(format!("bad qrels line {line:?}").into()) };
+        out.entry(q.to_string()).or_default().insert(d.to_string(), score.trim().parse()?);
+    }
+    Ok(out)
+}
+
+fn verdict(value: f64, target: f64) -> String {
+    if value >= target { format!("≥ {target:.2}: **met**") } else { format!("≥ {target:.2}: **missed** ({:+.3})", value - target) }
+}
+
+fn report(results: &[DatasetResult], command: &str, revision: &str, date: &str, started: Instant) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Command: `{command}` (whole run {:.0} s) · {date} · rag_search at {revision}\n",
+        started.elapsed().as_secs_f64()
+    );
+    s.push_str(&machine_markdown());
+    let _ = writeln!(
+        s,
+        "\nSetup: a fresh database per dataset on a throwaway PostgreSQL 18 cluster (fsync off), \
+         `rag_set_embedding_model('{MODEL}', {DIM})`, `rag_search.chunk_max_chars = 100000` so each \
+         document is one chunk, corpus ingested with `rag_upsert_documents` (doc_id = `_id`, title, content = \
+         text), embeddings filled from the precomputed real-model vectors in `../shared/embeddings/me5-small-q4` \
+         (input `passage: title text`), ANALYZE. Queries go through \
+         `rag_hybrid_search(q, query_vector, {TOP_K}, mode, NULL, options)` with the precomputed `query: …` \
+         vectors, so no embedding server is involved; {WORKERS} client connections run the queries. nDCG@10 as \
+         BEIR/pytrec_eval (gain = graded relevance, log2 discount, ideal from the qrels), recall@100 over the \
+         relevant documents; means over all judged queries (a failed query counts 0). rows/query is the mean \
+         number of results (top_k is {TOP_K}); ms/query the mean client-side time of one call, for orientation."
+    );
+    for r in results {
+        let _ = writeln!(s, "\n### {}, {} queries\n\n{}\n", r.ds.title, r.queries, r.load);
+        s.push_str(
+            "| mode | nDCG@10 | recall@100 | target nDCG@10 | rows/query | ms/query |\n|---|---:|---:|---|---:|---:|\n",
+        );
+        for (label, m) in &r.rows {
+            let target = match *label {
+                "fts" => verdict(m.ndcg10, r.ds.fts_target),
+                "hybrid (weighted)" => verdict(m.ndcg10, r.ds.hybrid_target),
+                "hybrid (RRF)" => format!(
+                    "(hybrid ≥ {:.2}: {})",
+                    r.ds.hybrid_target,
+                    if m.ndcg10 >= r.ds.hybrid_target { "met" } else { "missed" }
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "| {label} | {:.3} | {:.3} | {target} | {:.1} | {:.0} |",
+                m.ndcg10, m.recall100, m.mean_rows, m.ms_per_query
+            );
+        }
+        for (label, m) in r.rows.iter().filter(|(_, m)| m.errors > 0) {
+            let _ = writeln!(s, "\n**Errors** in {label}: {} failed queries, first: {}", m.errors, m.first_error);
+        }
+        let _ = writeln!(s, "\nReference points (`../shared/README.md`, nDCG@10): {}", r.ds.references);
+    }
+    let _ = writeln!(
+        s,
+        "\n### Tuning sweep of the hybrid weights (for information only)\n\n\
+         Weighted hybrid with `options => '{{\"weights\": {{...}}}}'`, measured **on the evaluation queries \
+         themselves**: the best row overstates what it would score on unseen queries, so this is no basis for \
+         changing the defaults by itself. The first row is the default of the `rag_search.weight_*` settings. \
+         The sweep asks for top_k {SWEEP_TOP_K} (nDCG@10 needs no more), so each retriever contributes \
+         {SWEEP_TOP_K} × `rag_search.hybrid_oversample` candidates instead of {TOP_K} × it, and the default row \
+         can differ slightly from the table above.\n\n\
+         | vector | fts | title | lexical | SciFact nDCG@10 | Korean nDCG@10 |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for (i, w) in SWEEP.iter().enumerate() {
+        let cells: Vec<String> =
+            results.iter().map(|r| r.sweep.get(i).map_or("–".to_string(), |m| format!("{:.3}", m.ndcg10))).collect();
+        let _ = writeln!(s, "| {:.2} | {:.2} | {:.2} | {:.2} | {} |", w[0], w[1], w[2], w[3], cells.join(" | "));
+    }
+    s.push_str("\n![nDCG@10 and recall@100 per mode and dataset](bench/charts/retrieval_quality.svg)\n");
+    s
+}
+
+fn print_sweep(results: &[DatasetResult]) {
+    println!("== tuning sweep (hybrid weights vector/fts/title/lexical): nDCG@10 per dataset");
+    for (i, w) in SWEEP.iter().enumerate() {
+        let cells: Vec<String> = results.iter().filter_map(|r| r.sweep.get(i)).map(|m| format!("{:.4}", m.ndcg10)).collect();
+        println!("{w:?}  {}", cells.join("  "));
+    }
+}
+
+fn chart(results: &[DatasetResult]) -> BarChart {
+    let mut groups = Vec::new();
+    for r in results {
+        let short = if r.ds.key == "scifact" { "SciFact" } else { "Korean" };
+        for (label, m) in &r.rows {
+            groups.push((format!("{short} {label}"), vec![m.ndcg10, m.recall100]));
+        }
+    }
+    BarChart {
+        title: "rag_hybrid_search retrieval quality (multilingual-e5-small 4-bit, top_k 100)".to_string(),
+        y_label: "score".to_string(),
+        series: vec!["nDCG@10".to_string(), "recall@100".to_string()],
+        groups,
+        lines: Vec::new(),
+        log: false,
+    }
+}
