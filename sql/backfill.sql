@@ -149,10 +149,16 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'rag_search_admin') THEN
         CREATE ROLE rag_search_admin NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    -- Created meanwhile by CREATE EXTENSION in another database.
+    NULL;
 END $$;
 
 GRANT USAGE ON SCHEMA rag_search TO rag_search_admin;
 GRANT SELECT ON rag_search.documents, rag_search.index_state TO rag_search_admin;
+-- Row locks need UPDATE on some column: lets the backfill lock the model row
+-- (FOR KEY SHARE) without being able to change the model.
+GRANT UPDATE (changed_at) ON rag_search.index_state TO rag_search_admin;
 GRANT SELECT, UPDATE ON rag_search.chunks TO rag_search_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON rag_search.backfill_failures, rag_search.backfill_state, rag_search.chunk_counts
@@ -161,5 +167,6 @@ GRANT EXECUTE ON FUNCTION rag_search.compact_chunk_counts() TO rag_search_admin;
 REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM PUBLIC;
 -- Status is for every role that can read the chunks (checked by
 -- rag_backfill_status itself); the bookkeeping holds no chunk content.
-GRANT SELECT ON rag_search.backfill_failures, rag_search.backfill_state, rag_search.chunk_counts
+GRANT SELECT ON rag_search.backfill_failures, rag_search.backfill_state, rag_search.chunk_counts,
+    rag_search.index_state
     TO PUBLIC;

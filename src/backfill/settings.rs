@@ -36,25 +36,13 @@ pub const MAX_BATCH_SIZE: i32 = 4096;
 const DAY_MS: i32 = 86_400_000;
 
 pub fn init() {
-    GucRegistry::define_bool_guc(
-        c"rag_search.backfill_enabled",
-        c"Start the backfill worker with the server.",
-        c"Needs rag_search in shared_preload_libraries. The worker connects to \
-          rag_search.backfill_database and runs in rag_search.backfill_mode; a worker stopped with \
-          rag_backfill_stop() stays stopped across restarts until rag_backfill_resume().",
-        &ENABLED,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"rag_search.backfill_database",
-        c"Database the server-started backfill worker works on.",
-        c"Used only with rag_search.backfill_enabled; rag_backfill_start() always works on the \
-          current database.",
-        &DATABASE,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
+    // PostgreSQL only accepts server-start settings from a library loaded
+    // at server start; without shared_preload_libraries they would be
+    // meaningless anyway.
+    // SAFETY: a plain read of a postmaster global.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        define_server_start_settings();
+    }
     GucRegistry::define_string_guc(
         c"rag_search.backfill_mode",
         c"Default backfill worker mode: bootstrap or maintenance.",
@@ -197,6 +185,29 @@ pub fn init() {
         DAY_MS,
         GucContext::Suset,
         GucFlags::UNIT_MS,
+    );
+}
+
+/// rag_search.backfill_enabled and rag_search.backfill_database.
+fn define_server_start_settings() {
+    GucRegistry::define_bool_guc(
+        c"rag_search.backfill_enabled",
+        c"Start the backfill worker with the server.",
+        c"Needs rag_search in shared_preload_libraries. The worker connects to \
+          rag_search.backfill_database and runs in rag_search.backfill_mode; a worker stopped with \
+          rag_backfill_stop() stays stopped across restarts until rag_backfill_resume().",
+        &ENABLED,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"rag_search.backfill_database",
+        c"Database the server-started backfill worker works on.",
+        c"Used only with rag_search.backfill_enabled; rag_backfill_start() always works on the \
+          current database.",
+        &DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
     );
 }
 
