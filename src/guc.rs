@@ -252,7 +252,13 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    // Reserve the prefix so typos such as rag_search.chunk_max_char are errors.
+}
+
+/// Reserves the `rag_search.` prefix so that typos such as
+/// rag_search.chunk_max_char are errors. Call after every module has defined
+/// its settings: placeholders still undefined at this point are removed.
+pub fn reserve_prefix() {
+    // SAFETY: called once from _PG_init with a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"rag_search".as_ptr()) };
 }
 

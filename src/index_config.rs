@@ -85,6 +85,12 @@ fn rag_set_embedding_model(
         }
         let args: [DatumWithOid; 2] = [model.as_str().into(), dimension.into()];
         client.update(queries::INDEX_STATE_SET_MODEL, None, &args).or_raise("record model");
+        // Backfill bookkeeping: failures of the old model are void, and the
+        // embedding counter loses what was cleared (clearing bypasses the
+        // chunk counting triggers).
+        client.update(queries::BACKFILL_FAILURES_CLEAR_STALE, None, &args).or_raise("clear stale failures");
+        let delta: [DatumWithOid; 2] = [0i64.into(), (-cleared).into()];
+        client.update(queries::BACKFILL_COUNTS_ADD, None, &delta).or_raise("count cleared embeddings");
         (model.clone(), dimension, prev_model, prev_dim, cleared, rebuilt)
     });
     TableIterator::once(row)

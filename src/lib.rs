@@ -2,13 +2,15 @@
 //!
 //! A thin pgrx shell over the pgrx-free `rag_core` crate. One module per SQL
 //! surface: `ingest` (rag_upsert_document, ...), `index_config`
-//! (rag_set_embedding_model, ...), `stats` (rag_stats).
+//! (rag_set_embedding_model, ...), `stats` (rag_stats), `backfill`
+//! (rag_backfill_step, the background worker and its controls).
 
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
 mod bm25;
+mod backfill;
 mod embedding;
 mod error;
 mod guc;
@@ -21,11 +23,30 @@ mod stats;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text]);
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
-extension_sql_file!("../sql/search_path.sql", name = "search_path_pins", finalize);
+extension_sql_file!(
+    "../sql/search_path.sql",
+    name = "search_path_pins",
+    requires = [
+        search::hybrid_search::rag_hybrid_search,
+        search::hybrid_search::rag_hybrid_search_with_vector,
+        search::candidate_pages::rag_candidate_pages
+    ]
+);
+extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
+// Privileges on the backfill functions and the progress view: after every
+// function exists.
+extension_sql_file!("../sql/backfill_api.sql", name = "backfill_api", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
+    backfill::settings::init();
+    guc::reserve_prefix();
+    // SAFETY: a plain read of a postmaster global.
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    if preloading && backfill::settings::enabled() {
+        backfill::worker::register_static_worker();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

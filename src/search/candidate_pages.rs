@@ -15,7 +15,7 @@ use crate::{guc, queries};
 /// trigram-similar to the query are unioned in; an exact title match comes
 /// first.
 #[pg_extern(stable, parallel_safe)]
-fn rag_candidate_pages(
+pub fn rag_candidate_pages(
     q: Option<&str>,
     limit: Option<i32>,
 ) -> TableIterator<

@@ -47,7 +47,7 @@ type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Opt
 /// contains it. `options` overrides weights, fusion, rrf_k, oversample and
 /// adds `window` (neighbour context) and `require_all_keywords`.
 #[pg_extern(volatile, parallel_restricted)]
-fn rag_hybrid_search(
+pub fn rag_hybrid_search(
     q: Option<&str>,
     top_k: Option<i32>,
     mode: default!(Option<&str>, "'auto'"),
@@ -77,7 +77,7 @@ fn rag_hybrid_search(
 /// Same as rag_hybrid_search with a precomputed query vector: no HTTP call
 /// is made. `auto` runs hybrid.
 #[pg_extern(name = "rag_hybrid_search", volatile, parallel_restricted)]
-fn rag_hybrid_search_with_vector(
+pub fn rag_hybrid_search_with_vector(
     q: Option<&str>,
     query_vector: Option<VectorArg>,
     top_k: Option<i32>,

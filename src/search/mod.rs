@@ -1,8 +1,8 @@
 //! Retrieval inside the database: rag_hybrid_search (hybrid_search.rs) and
 //! rag_candidate_pages (candidate_pages.rs).
 
-mod candidate_pages;
-mod hybrid_search;
+pub mod candidate_pages;
+pub mod hybrid_search;
 pub mod options;
 mod query_embedding;
 pub mod retrieve;

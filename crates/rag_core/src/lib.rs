@@ -4,6 +4,7 @@
 //! extension crate is a thin shell that moves values between SQL and these
 //! functions.
 
+pub mod backfill;
 pub mod chunk;
 pub mod embed;
 pub mod fusion;

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 pub use postgres::{Client, NoTls};
 
+pub mod backfill;
+
 /// Options for a new cluster: extra postgresql.conf lines.
 #[derive(Default, Clone)]
 pub struct ClusterOptions {
@@ -191,6 +193,11 @@ impl Cluster {
         format!("host=127.0.0.1 port={} user={} dbname={db} connect_timeout=10", self.port, pg_user())
     }
 
+    /// Connection string for another role (trust authentication).
+    pub fn dsn_as(&self, db: &str, user: &str) -> String {
+        format!("host=127.0.0.1 port={} user={user} dbname={db} connect_timeout=10", self.port)
+    }
+
     pub fn connect(&self, db: &str) -> Client {
         connect_dsn(&self.dsn(db))
     }
@@ -283,6 +290,19 @@ impl SharedCluster {
 
     pub fn dsn(&self, db: &str) -> String {
         format!("{} dbname={db}", self.dsn_base)
+    }
+
+    /// Connection string of `db` for another role (trust authentication).
+    pub fn dsn_as(&self, db: &str, user: &str) -> String {
+        format!("{} dbname={db} user={user}", self.dsn_base)
+    }
+
+    /// Server log of the shared cluster (empty when reusing RAG_TEST_DSN).
+    pub fn server_log(&self) -> String {
+        match self.cluster.lock() {
+            Ok(guard) => guard.as_ref().map(Cluster::server_log).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// Stops the shared cluster; call from the last test or leave it to the

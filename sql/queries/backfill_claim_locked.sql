@@ -1,0 +1,20 @@
+-- rag_backfill_step: claims up to $1 chunks without an embedding for model
+-- $2 / dimension $3, holding their row locks until the caller's transaction
+-- ends. SKIP LOCKED: concurrent callers take disjoint chunks. Skipped:
+-- chunks waiting for a retry or parked for this model and content, and the
+-- chunks the background worker has leased.
+SELECT c.id, c.content, c.content_hash, d.title
+FROM rag_search.chunks AS c
+JOIN rag_search.documents AS d ON d.id = c.document_id
+WHERE c.embedding IS NULL
+  AND NOT EXISTS (
+      SELECT FROM rag_search.backfill_failures AS f
+      WHERE f.chunk_id = c.id
+        AND f.embedding_model = $2 AND f.embedding_dim = $3 AND f.content_hash = c.content_hash
+        AND (f.parked OR f.next_retry_at > clock_timestamp()))
+  AND c.id <> ALL (coalesce((
+      SELECT s.claimed_ids FROM rag_search.backfill_state AS s
+      WHERE s.claim_expires_at > clock_timestamp()), '{}'))
+ORDER BY c.id
+LIMIT $1
+FOR UPDATE OF c SKIP LOCKED

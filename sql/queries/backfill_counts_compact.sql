@@ -1,0 +1,1 @@
+SELECT rag_search.compact_chunk_counts()

@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'rag_search')

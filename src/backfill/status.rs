@@ -1,0 +1,147 @@
+//! rag_backfill_status() and the rag_backfill_progress view.
+
+use pgrx::datum::{DatumWithOid, Interval, Numeric, TimestampWithTimeZone};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use rag_core::backfill::{chunks_per_second, coverage_text, derive_state, eta_seconds};
+
+use super::{WORKER_LOCK_CLASS, WORKER_LOCK_ID};
+use crate::error::{raise, OrRaise};
+use crate::queries;
+
+type StatusRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Numeric<5, 2>,
+    String,
+    String,
+    Option<i32>,
+    i64,
+    f64,
+    Option<Interval>,
+    Option<String>,
+    Option<TimestampWithTimeZone>,
+    Option<TimestampWithTimeZone>,
+    Option<TimestampWithTimeZone>,
+    Option<TimestampWithTimeZone>,
+    Option<String>,
+    String,
+    i32,
+);
+
+/// Backfill progress of this database: one row.
+///
+/// Counts come from counters kept next to the chunks (no count(*) over the
+/// table), so this answers in milliseconds on millions of chunks. `missing`
+/// excludes parked chunks, which are counted as `failed`; `retrying` are
+/// failed chunks still due for an automatic retry (part of `missing`).
+/// `state` is running, stopping, stopped, idle, or crashed (recorded as
+/// running, but no process holds the worker lock). Readable by every role
+/// that can read rag_search.chunks.
+#[pg_extern(stable, parallel_restricted)]
+fn rag_backfill_status() -> TableIterator<
+    'static,
+    (
+        name!(total, i64),
+        name!(embedded, i64),
+        name!(missing, i64),
+        name!(failed, i64),
+        name!(retrying, i64),
+        name!(coverage_pct, Numeric<5, 2>),
+        name!(state, String),
+        name!(mode, String),
+        name!(pid, Option<i32>),
+        name!(batches_done, i64),
+        name!(chunks_per_sec, f64),
+        name!(eta, Option<Interval>),
+        name!(last_error, Option<String>),
+        name!(last_error_at, Option<TimestampWithTimeZone>),
+        name!(backoff_until, Option<TimestampWithTimeZone>),
+        name!(started_at, Option<TimestampWithTimeZone>),
+        name!(last_batch_at, Option<TimestampWithTimeZone>),
+        name!(stop_reason, Option<String>),
+        name!(model, String),
+        name!(dimension, i32),
+    ),
+> {
+    TableIterator::once(read_status())
+}
+
+fn read_status() -> StatusRow {
+    Spi::connect(|client| {
+        let allowed = client
+            .select(queries::BACKFILL_CAN_READ_CHUNKS, None, &[])
+            .or_raise("check privileges")
+            .first()
+            .get_one::<bool>()
+            .or_raise("check privileges")
+            .unwrap_or(false);
+        if !allowed {
+            raise(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "permission denied for rag_backfill_status()",
+                "The backfill status is readable by roles that can read rag_search.chunks: \
+                 GRANT USAGE ON SCHEMA rag_search and SELECT ON rag_search.chunks.",
+            );
+        }
+        let args: [DatumWithOid; 2] = [WORKER_LOCK_CLASS.into(), WORKER_LOCK_ID.into()];
+        let row = client.select(queries::BACKFILL_STATUS, None, &args).or_raise("read status").first();
+        let i64_at = |i| row.get::<i64>(i).or_raise("read status").unwrap_or(0);
+        let text_at = |i| row.get::<String>(i).or_raise("read status");
+        let ts_at = |i| row.get::<TimestampWithTimeZone>(i).or_raise("read status");
+        let total = i64_at(1);
+        let embedded = i64_at(2);
+        let parked = i64_at(3);
+        let retrying = i64_at(4);
+        let recorded = text_at(5).unwrap_or_default();
+        let stop_requested = row.get::<bool>(6).or_raise("read status").unwrap_or(false);
+        let stop_reason = text_at(7);
+        let mode = text_at(8).unwrap_or_default();
+        let pid = row.get::<i32>(9).or_raise("read status");
+        let alive = row.get::<bool>(10).or_raise("read status").unwrap_or(false);
+        let batches_done = i64_at(11);
+        let recent = i64_at(13);
+        let window = row.get::<f64>(14).or_raise("read status").unwrap_or(60.0);
+        let last_error = text_at(15);
+        let last_error_at = ts_at(16);
+        let backoff_until = ts_at(17);
+        let started_at = ts_at(18);
+        let last_batch_at = ts_at(19);
+        let model = text_at(20).unwrap_or_default();
+        let dimension = row.get::<i32>(21).or_raise("read status").unwrap_or(0);
+
+        let missing = (total - embedded - parked).max(0);
+        let rate = chunks_per_second(recent, window);
+        let eta = eta_seconds(missing, rate).map(Interval::from_seconds);
+        let coverage: Numeric<5, 2> = match coverage_text(embedded, total).as_str().try_into() {
+            Ok(n) => n,
+            Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("coverage: {e}"), ""),
+        };
+        let state = derive_state(&recorded, stop_requested, alive).as_str().to_string();
+        (
+            total,
+            embedded,
+            missing,
+            parked,
+            retrying,
+            coverage,
+            state,
+            mode,
+            pid,
+            batches_done,
+            (rate * 10.0).round() / 10.0,
+            eta,
+            last_error,
+            last_error_at,
+            backoff_until,
+            started_at,
+            last_batch_at,
+            stop_reason,
+            model,
+            dimension,
+        )
+    })
+}
