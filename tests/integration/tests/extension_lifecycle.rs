@@ -14,10 +14,14 @@ fn create_cascade_then_drop_removes_everything() {
         .collect();
     assert_eq!(exts, vec!["pg_trgm", "plpgsql", "rag_search", "vector"]);
     let tables: i64 = c
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'rag_search'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'rag_search'
+             AND tablename IN ('documents', 'chunks', 'index_state', 'term_stats', 'query_embedding_cache')",
+            &[],
+        )
         .unwrap()
         .get(0);
-    assert_eq!(tables, 3);
+    assert_eq!(tables, 5);
     let funcs: i64 = c
         .query_one("SELECT count(*) FROM pg_proc WHERE proname LIKE 'rag\\_%'", &[])
         .unwrap()
