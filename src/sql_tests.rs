@@ -279,6 +279,154 @@ mod tests {
         assert_eq!((cleared, rebuilt), (0, false));
     }
 
+    fn status_counts() -> (i64, i64, i64, i64, String, String) {
+        Spi::connect(|c| {
+            let t = c
+                .select(
+                    "SELECT total, embedded, missing, failed, coverage_pct::text, state FROM rag_backfill_status()",
+                    None,
+                    &[],
+                )
+                .expect("status")
+                .first();
+            (
+                t.get::<i64>(1).unwrap().unwrap(),
+                t.get::<i64>(2).unwrap().unwrap(),
+                t.get::<i64>(3).unwrap().unwrap(),
+                t.get::<i64>(4).unwrap().unwrap(),
+                t.get::<String>(5).unwrap().unwrap(),
+                t.get::<String>(6).unwrap().unwrap(),
+            )
+        })
+    }
+
+    #[pg_test]
+    fn backfill_status_of_an_empty_database() {
+        assert_eq!(status_counts(), (0, 0, 0, 0, "100.00".to_string(), "idle".to_string()));
+        let view: i64 = one("SELECT count(*) FROM rag_backfill_progress");
+        assert_eq!(view, 1);
+    }
+
+    #[pg_test]
+    fn backfill_counters_follow_inserts_deletes_and_truncate() {
+        run("SET rag_search.chunk_max_chars = 1000");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        upsert("c:1", &three_paragraphs("Middle one."));
+        upsert("c:2", &three_paragraphs("Middle two."));
+        let chunks: i64 = one("SELECT count(*) FROM rag_search.chunks");
+        assert_eq!(status_counts().0, chunks);
+        assert_eq!(status_counts().2, chunks);
+        // Embeddings written by hand are invisible to the counters until a recount.
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'qwen3-embedding:8b', embedding_dim = 1024, embedded_at = now()
+             WHERE document_id = (SELECT id FROM rag_search.documents WHERE doc_id = 'c:1')");
+        let embedded: i64 = one("SELECT count(embedding) FROM rag_search.chunks");
+        assert_eq!(status_counts().1, 0);
+        assert_eq!(one::<i64>("SELECT embedded FROM rag_backfill_recount()"), embedded);
+        let (total, emb, missing, _, _, _) = status_counts();
+        assert_eq!((total, emb, missing), (chunks, embedded, chunks - embedded));
+        // Deleting a document removes its chunks and their embeddings from the counts.
+        assert!(one::<bool>("SELECT rag_delete_document('c:1')"));
+        let left: i64 = one("SELECT count(*) FROM rag_search.chunks");
+        assert_eq!(&status_counts().0, &left);
+        assert_eq!(status_counts().1, 0);
+        // A model switch takes the cleared embeddings off the counter.
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
+             embedding_model = 'qwen3-embedding:8b', embedding_dim = 1024, embedded_at = now()");
+        run("SELECT * FROM rag_backfill_recount()");
+        assert_eq!(status_counts().1, left);
+        run("SELECT * FROM rag_set_embedding_model('another-model', 1024)");
+        assert_eq!((status_counts().1, status_counts().2), (0, left));
+        run("TRUNCATE rag_search.documents CASCADE");
+        assert_eq!(status_counts().0, 0);
+        // Old deltas fold into one row without changing the sums.
+        upsert("c:3", &three_paragraphs("Middle three."));
+        let before = status_counts();
+        run("UPDATE rag_search.chunk_counts SET at = at - interval '1 hour'");
+        run("SELECT rag_search.compact_chunk_counts()");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunk_counts"), 1);
+        assert_eq!(status_counts(), before);
+    }
+
+    #[pg_test]
+    fn backfill_bad_arguments_raise_sqlstate_with_hint() {
+        for (sql, state) in [
+            ("SELECT * FROM rag_backfill_step(0)", "22023"),
+            ("SELECT * FROM rag_backfill_step(5000)", "22023"),
+            ("SELECT * FROM rag_backfill_start(mode => 'fast')", "22023"),
+            ("SELECT * FROM rag_backfill_start(batch_size => 0)", "22023"),
+            ("SELECT * FROM rag_backfill_start(batch_sleep_ms => -1)", "22023"),
+            ("SELECT * FROM rag_backfill_start(max_chunks => -1)", "22023"),
+            ("SELECT * FROM rag_backfill_start(report_every => 0)", "22023"),
+        ] {
+            let got = error_of(sql);
+            let (code, hint) = got.split_once('|').unwrap();
+            assert_eq!(code, state, "{sql}");
+            assert!(!hint.is_empty(), "{sql} should carry a hint");
+        }
+        assert_eq!(error_of("SET rag_search.backfill_batch_size = 0").split('|').next(), Some("22023"));
+    }
+
+    #[pg_test]
+    fn backfill_step_with_nothing_missing_sends_nothing() {
+        // An address nothing listens on: a request would be an error.
+        run("SET rag_search.embedding_url = 'http://127.0.0.1:9'");
+        let (claimed, remaining): (i32, i64) = Spi::get_two("SELECT claimed, remaining FROM rag_backfill_step(8)")
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .unwrap();
+        assert_eq!((claimed, remaining), (0, 0));
+    }
+
+    #[pg_test]
+    fn backfill_stop_without_a_worker_records_the_stop() {
+        let (requested, state): (bool, String) = Spi::get_two("SELECT stop_requested, state FROM rag_backfill_stop()")
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .unwrap();
+        assert_eq!((requested, state.as_str()), (false, "stopped"));
+        assert_eq!(status_counts().5, "stopped");
+        assert_eq!(one::<String>("SELECT stop_reason FROM rag_search.backfill_state"), "operator");
+    }
+
+    #[pg_test]
+    fn backfill_failures_reset_and_model_switch() {
+        upsert("f:1", "Some text to embed.");
+        run("INSERT INTO rag_search.backfill_failures
+                 (chunk_id, embedding_model, embedding_dim, content_hash, attempts, error_kind, last_error, next_retry_at, parked)
+             SELECT id, 'qwen3-embedding:8b', 1024, content_hash, 5, 'http', 'HTTP 500', NULL, true FROM rag_search.chunks");
+        assert_eq!(status_counts().3, 1);
+        assert_eq!(status_counts().2, 0, "parked chunks are failed, not missing");
+        assert_eq!(one::<i64>("SELECT rag_backfill_retry_failed(include_waiting => false)"), 1);
+        assert_eq!((status_counts().2, status_counts().3), (1, 0));
+        // Failures of a replaced model are void.
+        run("INSERT INTO rag_search.backfill_failures
+                 (chunk_id, embedding_model, embedding_dim, content_hash, attempts, error_kind, last_error, next_retry_at, parked)
+             SELECT id, 'qwen3-embedding:8b', 1024, content_hash, 1, 'http', 'HTTP 500', now() + interval '1 hour', false
+             FROM rag_search.chunks");
+        run("SELECT * FROM rag_set_embedding_model('other-model', 1024)");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.backfill_failures"), 0);
+    }
+
+    #[pg_test]
+    fn backfill_operator_role_and_privileges() {
+        assert!(one::<bool>("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rag_search_admin')"));
+        for f in [
+            "rag_backfill_start(text, integer, integer, bigint, integer)",
+            "rag_backfill_stop()",
+            "rag_backfill_resume()",
+            "rag_backfill_step(integer)",
+            "rag_backfill_retry_failed(bigint[], boolean)",
+            "rag_backfill_recount()",
+        ] {
+            assert!(one::<bool>(&format!("SELECT has_function_privilege('rag_search_admin', '{f}', 'EXECUTE')")), "{f}");
+            let public: bool = one(&format!(
+                "SELECT EXISTS (SELECT FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                 WHERE p.oid = '{f}'::regprocedure AND a.grantee = 0 AND a.privilege_type = 'EXECUTE')"
+            ));
+            assert!(!public, "{f} must not be executable by PUBLIC");
+        }
+        assert!(one::<bool>("SELECT has_function_privilege('public', 'rag_backfill_status()', 'EXECUTE')"));
+    }
+
     #[pg_test]
     fn text_search_config_switch_rebuilds_tsvector() {
         upsert("ts:1", "The running dogs were barking loudly.");

@@ -43,14 +43,22 @@ pub fn claim_locked(client: &mut SpiClient<'_>, batch: i32, target: &Target) -> 
 }
 
 /// Claims up to `batch` chunks under a lease of `lease` instead of row
-/// locks (the worker commits before it calls the embedding server).
-pub fn claim_leased(client: &mut SpiClient<'_>, batch: i32, target: &Target, lease: Duration) -> Vec<Claimed> {
+/// locks (the worker commits before it calls the embedding server). `held`:
+/// the worker's batches still in flight, excluded and kept in the lease.
+pub fn claim_leased(
+    client: &mut SpiClient<'_>,
+    batch: i32,
+    target: &Target,
+    lease: Duration,
+    held: &[i64],
+) -> Vec<Claimed> {
     let lease_ms = lease.as_millis().min(i64::MAX as u128) as i64;
-    let args: [DatumWithOid; 4] = [
+    let args: [DatumWithOid; 5] = [
         i64::from(batch).into(),
         target.model.as_str().into(),
         target.dimension.into(),
         lease_ms.into(),
+        held.to_vec().into(),
     ];
     read_claims(client.update(queries::BACKFILL_CLAIM_LEASED, None, &args).or_raise("claim chunks"))
 }

@@ -15,6 +15,7 @@
 //! rag_search.backfill_enabled is on (argument 0: the database is
 //! rag_search.backfill_database).
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,14 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use rag_core::backfill::{backoff_delay, chunks_per_second, LaunchTicket, Mode, NextMove, Pacing, Progress, ProgressLine, MAX_WAIT_SLICE};
+use rag_core::backfill::{
+    backoff_delay, chunks_per_second, Isolation, LaunchTicket, Mode, NextMove, Pacing, Progress, ProgressLine,
+    MAX_WAIT_SLICE,
+};
+use rag_core::embed::{EmbedError, EmbedPipeline, Pending};
 
 use super::control::{WORKER_FUNCTION, WORKER_NAME};
-use super::{embed_claimed, settings, store, Claimed, WORKER_LOCK_CLASS, WORKER_LOCK_ID};
+use super::{settings, store, Claimed, WORKER_LOCK_CLASS, WORKER_LOCK_ID};
 use crate::embedding::{self, Target};
 use crate::error::OrRaise;
 use crate::queries;
@@ -156,6 +161,12 @@ struct Worker {
     round_embedded: u64,
     consecutive_errors: u32,
     idle_until: Option<Instant>,
+    pipeline: EmbedPipeline,
+    inflight: VecDeque<Inflight>,
+    /// The last batch was not deferred: the server answers.
+    healthy: bool,
+    /// From the last empty claim: when a failed chunk is due again.
+    next_retry: Option<Duration>,
 }
 
 enum Exit {
@@ -229,6 +240,14 @@ impl Worker {
                 return None;
             }
         };
+        let pipeline = match EmbedPipeline::start() {
+            Ok(p) => p,
+            Err(e) => {
+                warning!("rag_search backfill: cannot start the embedding thread: {e}");
+                let _ = transaction(|| Spi::connect_mut(|client| finish(client, generation, "stopped", "error")));
+                return None;
+            }
+        };
         log!(
             "rag_search backfill: worker started (mode {}, batch size {}, batch sleep {} ms, max chunks {})",
             pacing.mode,
@@ -246,12 +265,17 @@ impl Worker {
             round_embedded: 0,
             consecutive_errors: 0,
             idle_until: None,
+            pipeline,
+            inflight: VecDeque::new(),
+            healthy: false,
+            next_retry: None,
         })
     }
 
     fn run(&mut self) {
         let exit = loop {
             if shutdown_requested() {
+                self.abandon();
                 break Exit::Record("stopped", "terminated");
             }
             reload_config_if_asked();
@@ -263,12 +287,14 @@ impl Worker {
                     warning!("rag_search backfill: {e}");
                     if !extension_present() {
                         log!("rag_search backfill: extension rag_search was dropped; worker exits");
+                        self.pipeline.cancel();
                         return;
                     }
                     let _ = transaction(AssertUnwindSafe(|| {
                         Spi::connect_mut(|client| store::note_error(client, &e));
                     }));
                     if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                        self.abandon();
                         break Exit::Record("stopped", "error");
                     }
                     let (min, max) = settings::server_backoff();
@@ -304,82 +330,127 @@ impl Worker {
         }
     }
 
-    /// One turn of the loop: control checks, then at most one batch.
-    /// Ok(Some(exit)) ends the run; Err is an SQL error.
+    /// One turn of the loop: control checks, at most one claim, then the
+    /// oldest batch in flight is written. Ok(Some(exit)) ends the run; Err
+    /// is an SQL error.
     fn tick(&mut self) -> Result<Option<Exit>, String> {
         let generation = self.generation;
         let control = transaction(|| Spi::connect(|client| read_control(client)))?;
         if control.generation != generation {
             log!("rag_search backfill: superseded by a newer launch; worker exits");
+            self.abandon();
             return Ok(Some(Exit::Superseded));
         }
         if control.stop_requested {
+            // "After the current batch": what is in flight is finished first.
+            while !self.inflight.is_empty() {
+                if let Some(exit) = self.complete_front()? {
+                    return Ok(Some(exit));
+                }
+            }
             return Ok(Some(Exit::Record("stopped", "operator")));
         }
-        // Rechecking the flags every slice keeps stop and SIGTERM prompt
-        // during long pauses.
-        if let Some(left) = control.backoff_left {
-            nap(left.min(MAX_WAIT_SLICE));
-            return Ok(None);
-        }
-        if let Some(until) = self.idle_until {
-            let now = Instant::now();
-            if now < until {
-                nap((until - now).min(MAX_WAIT_SLICE));
+        // During a pause only batches already in flight are finished;
+        // rechecking the flags every slice keeps stop and SIGTERM prompt.
+        let idle_left = self.idle_until.map(|u| u.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero());
+        if let Some(left) = control.backoff_left.or(idle_left) {
+            if self.inflight.is_empty() {
+                nap(left.min(MAX_WAIT_SLICE));
                 return Ok(None);
             }
-            self.idle_until = None;
+            return self.complete_front();
         }
+        self.idle_until = None;
 
-        let batch = self.pacing.batch_size as i32;
-        let lease = lease_for(embedding_timeout());
-        let (target, chunks, next_retry) = transaction(AssertUnwindSafe(|| {
-            Spi::connect_mut(|client| {
-                let target = embedding::current_target();
-                let chunks = store::claim_leased(client, batch, &target, lease);
-                let next_retry = if chunks.is_empty() { store::next_retry(client, &target) } else { None };
-                (target, chunks, next_retry)
-            })
-        }))?;
-
-        if chunks.is_empty() {
+        // Keep the pipeline filled: one batch embeds while the previous
+        // one is written. Only one while the server is not known healthy,
+        // so a failing server sees one batch per backoff interval.
+        let depth = if self.healthy { PIPELINE_DEPTH } else { 1 };
+        if self.inflight.len() < depth && !self.quota_reached() {
+            if let Some(exit) = self.claim()? {
+                return Ok(Some(exit));
+            }
+        }
+        if self.inflight.is_empty() {
             let progress = Progress {
                 claimed: 0,
                 run_embedded: self.run_embedded,
                 round_embedded: self.round_embedded,
-                next_retry_in: next_retry,
+                next_retry_in: self.next_retry,
             };
             return Ok(self.follow(self.pacing.next_move(&progress)));
         }
+        self.complete_front()
+    }
 
-        let iso = match embedding::config_for(&target) {
-            Ok(cfg) => embed_claimed(&cfg, &chunks, &|cfg, texts| {
-                embedding::embed_with(cfg, texts, &shutdown_requested)
-            }),
+    /// Run quota (bootstrap) or round quota (maintenance) reached, counting
+    /// the batches in flight.
+    fn quota_reached(&self) -> bool {
+        let limit = self.pacing.max_chunks;
+        let counted = match self.pacing.mode {
+            Mode::Bootstrap => self.run_embedded,
+            Mode::Maintenance => self.round_embedded,
+        };
+        let inflight: usize = self.inflight.iter().map(|b| b.chunks.len()).sum();
+        limit > 0 && counted + inflight as u64 >= limit
+    }
+
+    /// Claims the next batch under a lease and hands it to the embedding
+    /// thread. Ok(Some(exit)) never happens today; kept for symmetry.
+    fn claim(&mut self) -> Result<Option<Exit>, String> {
+        let batch = self.pacing.batch_size as i32;
+        let lease = lease_for(embedding_timeout());
+        let held: Vec<i64> = self.inflight.iter().flat_map(|b| b.chunks.iter().map(|c| c.id)).collect();
+        let claimed = transaction(AssertUnwindSafe(|| {
+            Spi::connect_mut(|client| {
+                let target = embedding::current_target();
+                let cfg = embedding::config_for(&target)?;
+                // The lease is advisory: losing it in a crash costs nothing.
+                client.update(queries::BACKFILL_ASYNC_COMMIT, None, &[]).or_raise("set synchronous_commit");
+                let chunks = store::claim_leased(client, batch, &target, lease, &held);
+                let next_retry = if chunks.is_empty() { store::next_retry(client, &target) } else { None };
+                Ok::<_, String>((target, cfg, chunks, next_retry))
+            })
+        }))?;
+        let (target, cfg, chunks, next_retry) = match claimed {
+            Ok(c) => c,
             Err(msg) => {
                 // A settings problem is server-level trouble: back off.
-                let server_failures = control.server_failures;
-                transaction(AssertUnwindSafe(|| {
-                    Spi::connect_mut(|client| {
-                        release_lease(client, 0);
-                        store::note_error(client, &msg);
-                    })
-                }))?;
+                transaction(AssertUnwindSafe(|| Spi::connect_mut(|client| store::note_error(client, &msg))))?;
                 let (min, max) = settings::server_backoff();
-                self.wait(backoff_delay(server_failures.saturating_add(1) as u32, min, max));
+                self.wait(backoff_delay(1, min, max));
                 return Ok(None);
             }
         };
+        self.next_retry = next_retry;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+        let pending = self.pipeline.submit(cfg, texts);
+        self.inflight.push_back(Inflight { target, chunks, pending });
+        Ok(None)
+    }
+
+    /// Waits for the oldest batch in flight and writes it.
+    fn complete_front(&mut self) -> Result<Option<Exit>, String> {
+        let Some(batch) = self.inflight.pop_front() else {
+            return Ok(None);
+        };
+        let pipeline = &self.pipeline;
+        let iso = batch.pending.wait(&mut || {
+            if shutdown_requested() {
+                pipeline.cancel();
+            }
+        });
         if iso.cancelled {
-            let requests = iso.requests;
-            let _ = transaction(|| Spi::connect_mut(|client| release_lease(client, requests)));
+            self.abandon();
             return Ok(Some(Exit::Record("stopped", "terminated")));
         }
-
-        let server_failures = control.server_failures;
-        let report_due_every = self.pacing;
+        let still_held: Vec<i64> = self.inflight.iter().flat_map(|b| b.chunks.iter().map(|c| c.id)).collect();
+        let pacing = self.pacing;
         let written = transaction(AssertUnwindSafe(|| {
-            Spi::connect_mut(|client| write_batch(client, &target, &chunks, &iso, server_failures, &report_due_every))
+            Spi::connect_mut(|client| write_batch(client, &batch.target, &batch.chunks, &iso, &pacing, &still_held))
         }))?;
         let Some(done) = written else {
             log!("rag_search backfill: the embedding model changed during a batch; its vectors were dropped");
@@ -395,6 +466,7 @@ impl Worker {
             log!("{line}");
         }
         if let (Some(err), Some(pause)) = (&iso.deferred, done.backoff) {
+            self.healthy = false;
             warning!(
                 "rag_search backfill: {err}; {} chunks deferred, backing off for {:.1} s",
                 done.deferred,
@@ -402,13 +474,34 @@ impl Worker {
             );
             return Ok(None);
         }
+        self.healthy = true;
         let progress = Progress {
-            claimed: chunks.len() as u64,
+            claimed: batch.chunks.len() as u64,
             run_embedded: self.run_embedded,
             round_embedded: self.round_embedded,
             next_retry_in: None,
         };
-        Ok(self.follow(self.pacing.next_move(&progress)))
+        let next = self.pacing.next_move(&progress);
+        if let NextMove::Finish(_) = next {
+            // The quota is reached: finish what is still in flight first.
+            while !self.inflight.is_empty() {
+                if let Some(exit) = self.complete_front()? {
+                    return Ok(Some(exit));
+                }
+            }
+        }
+        Ok(self.follow(next))
+    }
+
+    /// Cancels the batches in flight (SIGTERM, superseded, giving up) and
+    /// ends the lease.
+    fn abandon(&mut self) {
+        self.pipeline.cancel();
+        let mut requests = 0;
+        while let Some(b) = self.inflight.pop_front() {
+            requests += b.pending.wait(&mut || {}).requests;
+        }
+        let _ = transaction(|| Spi::connect_mut(|client| release_lease(client, requests)));
     }
 
     fn follow(&mut self, next: NextMove) -> Option<Exit> {
@@ -430,10 +523,19 @@ impl Worker {
     }
 }
 
+/// A claimed batch handed to the embedding thread.
+struct Inflight {
+    target: Target,
+    chunks: Vec<Claimed>,
+    pending: Pending,
+}
+
+/// Batches claimed ahead: one is written while the next one embeds.
+const PIPELINE_DEPTH: usize = 2;
+
 struct Control {
     generation: i64,
     stop_requested: bool,
-    server_failures: i32,
     backoff_left: Option<Duration>,
 }
 
@@ -442,9 +544,8 @@ fn read_control(client: &SpiClient<'_>) -> Control {
     Control {
         generation: t.get::<i64>(1).or_raise("read control").unwrap_or(0),
         stop_requested: t.get::<bool>(2).or_raise("read control").unwrap_or(false),
-        server_failures: t.get::<i32>(3).or_raise("read control").unwrap_or(0),
         backoff_left: t
-            .get::<i64>(4)
+            .get::<i64>(3)
             .or_raise("read control")
             .map(|ms| Duration::from_millis(ms.max(0) as u64)),
     }
@@ -537,23 +638,30 @@ struct BatchDone {
 }
 
 /// Second transaction of a batch: re-checks the model under the
-/// index_state lock, writes, records, counts the batch. None when the model
+/// index_state lock, writes, records, counts the batch and narrows the lease
+/// to the batches still in flight (`still_held`). None when the model
 /// changed meanwhile (nothing written).
 fn write_batch(
     client: &mut SpiClient<'_>,
     target: &Target,
     chunks: &[Claimed],
-    iso: &rag_core::backfill::Isolation<rag_core::embed::EmbedError>,
-    server_failures: i32,
+    iso: &Isolation<EmbedError>,
     pacing: &Pacing,
+    still_held: &[i64],
 ) -> Option<BatchDone> {
     let now = store::lock_target(client);
     if &now != target {
         release_lease(client, iso.requests);
         return None;
     }
+    let (server_failures, _) = store::server_backoff(client);
     let applied = store::apply_outcome(client, target, chunks, iso, server_failures);
-    let args: [DatumWithOid; 3] = [applied.embedded.into(), applied.failed.into(), i64::from(iso.requests).into()];
+    let args: [DatumWithOid; 4] = [
+        applied.embedded.into(),
+        applied.failed.into(),
+        i64::from(iso.requests).into(),
+        still_held.to_vec().into(),
+    ];
     let t = client.update(queries::BACKFILL_WORKER_BATCH_DONE, None, &args).or_raise("record batch").first();
     let batches = t.get::<i64>(1).or_raise("record batch").unwrap_or(0).max(0) as u64;
     let report = if pacing.report_due(batches) {

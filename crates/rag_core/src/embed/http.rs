@@ -53,7 +53,7 @@ pub(crate) fn run(
     let deadline = Instant::now() + timeout;
     // Capacity 1: the worker's single send never blocks, even if abandoned.
     let (tx, rx) = mpsc::sync_channel(1);
-    spawn_with_signals_blocked(move || {
+    spawn_with_signals_blocked("rag-embed-http", move || {
         let _ = tx.send(perform(ex));
     })
     .map_err(|e| Failure::Connect(format!("cannot start HTTP worker thread: {e}")))?;
@@ -164,7 +164,10 @@ fn classify(t: &ureq::Transport) -> Failure {
 /// host process (PostgreSQL's SIGINT for query cancel, SIGTERM, SIGUSR1...)
 /// are always handled by the thread that owns the process state. The mask is
 /// set before the spawn so the new thread never runs unmasked.
-fn spawn_with_signals_blocked<F>(f: F) -> std::io::Result<thread::JoinHandle<()>>
+pub(crate) fn spawn_with_signals_blocked<F>(
+    name: &str,
+    f: F,
+) -> std::io::Result<thread::JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
@@ -177,13 +180,13 @@ where
             let mut previous: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
-            let handle = thread::Builder::new().name("rag-embed-http".into()).spawn(f);
+            let handle = thread::Builder::new().name(name.into()).spawn(f);
             libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
             handle
         }
     }
     #[cfg(not(unix))]
     {
-        thread::Builder::new().name("rag-embed-http".into()).spawn(f)
+        thread::Builder::new().name(name.into()).spawn(f)
     }
 }

@@ -7,6 +7,7 @@
 
 mod http;
 mod input;
+mod pipeline;
 mod vector;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 pub use input::{apply_template, truncate_chars};
+pub use pipeline::{EmbedPipeline, Pending};
 pub use vector::{fit_dimension, VectorError};
 
 use http::{Exchange, Failure, Reply};
