@@ -15,8 +15,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 LOOP_DOCS="${RAG_BENCH_LOOP_DOCS:-3000}"
-BULK_CALLS="${RAG_BENCH_BULK_CALLS:-20}"
-BULK_SIZE="${RAG_BENCH_BULK_SIZE:-500}"
+BULK_CALLS="${RAG_BENCH_BULK_CALLS:-10}"
+BULK_SIZE="${RAG_BENCH_BULK_SIZE:-1000}"
 
 bash scripts/setup.sh
 source scripts/env.sh
