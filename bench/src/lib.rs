@@ -71,9 +71,16 @@ fn command_output(program: &str, args: &[&str]) -> String {
     }
 }
 
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 /// The machine as BENCHMARKS.md reports it: `nproc`, `free -g` and the CPU
-/// model, plus the load average (the machine is shared, so it matters).
-pub fn machine_markdown() -> String {
+/// model, plus the load averages at the start and the end of the run (the
+/// machine may be shared, and other work inflates latencies).
+pub fn machine_markdown(load_at_start: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -83,11 +90,11 @@ pub fn machine_markdown() -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".to_string());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
-        "- CPU: {cpu}; `nproc`: {}; load average at the end of the run: {}\n- `free -g`:\n\n```\n{}\n```\n",
+        "- CPU: {cpu}; `nproc`: {}; load average (1, 5, 15 min) at the start: {load_at_start}, at the end: {}\n\
+         - `free -g`:\n\n```\n{}\n```\n",
         command_output("nproc", &[]),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load_average(),
         command_output("free", &["-g"]),
     )
 }
@@ -154,7 +161,10 @@ const PALETTE: [&str; 4] = ["#4C78A8", "#F58518", "#54A24B", "#B279A2"];
 
 impl BarChart {
     pub fn to_svg(&self) -> String {
-        let (left, right, top, bottom) = (70.0, 20.0, 60.0, 90.0);
+        // Group labels are drawn at 40°: leave room below and to the right.
+        let longest = self.groups.iter().map(|g| g.0.chars().count()).max().unwrap_or(0) as f64;
+        let label_extent = longest * 6.0;
+        let (left, right, top, bottom) = (70.0, 20.0 + label_extent * 0.77, 60.0, 30.0 + label_extent * 0.64);
         let bar_w = 22.0;
         let group_w = bar_w * self.series.len() as f64 + 24.0;
         let plot_w = group_w * self.groups.len() as f64;
@@ -212,7 +222,7 @@ impl BarChart {
                 left + plot_w,
                 left - 6.0,
                 ty + 4.0,
-                fmt_value(t)
+                fmt_tick(t)
             );
         }
         for (gi, (label, vals)) in self.groups.iter().enumerate() {
@@ -234,7 +244,7 @@ impl BarChart {
             let cx = gx + bar_w * vals.len() as f64 / 2.0;
             let _ = writeln!(
                 s,
-                r#"<text transform="translate({cx:.1},{}) rotate(30)" text-anchor="start">{}</text>"#,
+                r#"<text transform="translate({cx:.1},{}) rotate(40)" text-anchor="start">{}</text>"#,
                 top + plot_h + 14.0,
                 esc(label)
             );
@@ -290,6 +300,13 @@ fn fmt_value(v: f64) -> String {
     } else {
         format!("{v:.3}")
     }
+}
+
+/// Axis ticks: shortest decimal form (0.5, 2, 100).
+fn fmt_tick(v: f64) -> String {
+    let digits = 6 - v.abs().log10().floor().max(-6.0) as i32;
+    let scale = 10f64.powi(digits.max(0));
+    format!("{}", (v * scale).round() / scale)
 }
 
 fn esc(s: &str) -> String {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use pgvector::Vector;
 use postgres::{Client, Statement};
-use rag_search_bench::{
+use rag_search_bench::{load_average, 
     connect, connect_with_notices, fresh_database, machine_markdown, percentile, replace_section, Args, BarChart,
     Result,
 };
@@ -93,6 +93,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let dsn = args.get("dsn");
     let started = Instant::now();
+    let load_at_start = load_average();
 
     let corpus = Corpus::generate();
     let mut client = fresh_database(dsn, DATABASE)?;
@@ -126,6 +127,7 @@ fn main() -> Result<()> {
         .get(0);
     let report = report(&Report {
         command: args.get("command"),
+        load_at_start: &load_at_start,
         revision: args.get("revision"),
         date: &date,
         seconds: started.elapsed().as_secs_f64(),
@@ -764,16 +766,39 @@ fn diagnose(dsn: &str, corpus: &Corpus, results: &[VariantResult]) -> Result<Dia
                  SET auto_explain.log_buffers = on;
                  SET auto_explain.log_timing = on;
                  SET auto_explain.log_nested_statements = on;
+                 SET auto_explain.log_parameter_max_length = 100;
                  SET auto_explain.log_level = notice;",
             )?;
             notices.lock().expect("notice sink").clear();
             let _ = run(&mut client, r.variant, r.median_query);
             client.batch_execute("SET auto_explain.log_min_duration = -1")?;
             let logged = std::mem::take(&mut *notices.lock().expect("notice sink"));
-            plans.push((r.label, corpus.queries[r.median_query].0.join(" "), logged));
+            plans.push((r.label, corpus.queries[r.median_query].0.join(" "), logged.iter().map(|n| compact_plan(n)).collect()));
         }
     }
     Ok(Diagnosis { statements, plans })
+}
+
+/// An auto_explain notice with its query text on one line without the SQL
+/// files' comments, cut to 200 characters, and long parameters shortened.
+fn compact_plan(notice: &str) -> String {
+    let lines: Vec<&str> = notice.lines().collect();
+    let plan_start = lines.iter().position(|l| l.contains("(cost=")).unwrap_or(lines.len());
+    let mut header = Vec::new();
+    let mut statement: Vec<&str> = Vec::new();
+    for line in &lines[..plan_start] {
+        if line.starts_with("duration:") || line.starts_with("Query Parameters:") {
+            header.push(truncate(line, 200));
+        } else {
+            let text = line.strip_prefix("Query Text: ").unwrap_or(line).trim();
+            if !text.is_empty() && !text.starts_with("--") {
+                statement.push(text);
+            }
+        }
+    }
+    header.insert(1.min(header.len()), format!("Query: {}", truncate(&statement.join(" "), 200)));
+    header.extend(lines[plan_start..].iter().map(|l| l.to_string()));
+    header.join("\n")
 }
 
 /// The target a variant missed, if any.
@@ -788,6 +813,7 @@ fn missed(r: &VariantResult) -> Option<String> {
 
 struct Report<'a> {
     command: &'a str,
+    load_at_start: &'a str,
     revision: &'a str,
     date: &'a str,
     seconds: f64,
@@ -801,7 +827,7 @@ struct Report<'a> {
 fn report(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Command: `{}` (whole run {:.0} s) · {} · rag_search at {}\n", r.command, r.seconds, r.date, r.revision);
-    s.push_str(&machine_markdown());
+    s.push_str(&machine_markdown(r.load_at_start));
     let _ = writeln!(
         s,
         "\nCorpus, generated with seed {SEED:#x}: {DOCS} documents with titles of 3–7 words and {CHUNKS_PER_DOC} \
