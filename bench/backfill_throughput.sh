@@ -67,12 +67,14 @@ read -r FIXTURE_URL <&3
 echo "fixture at $FIXTURE_URL"
 
 echo "== benchmark ($CHUNKS chunks, $HNSW_CHUNKS with HNSW maintained, status on $STATUS_CHUNKS chunks)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$(target/release/backfill_bench \
     --dsn-base "host=127.0.0.1 port=$PORT user=$(pg_user)" \
     --fixture-url "$FIXTURE_URL" \
     --clientside "$ROOT/target/release/clientside_backfill" \
     --chunks "$CHUNKS" --hnsw-chunks "$HNSW_CHUNKS" --status-chunks "$STATUS_CHUNKS")"
 
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 section="$(cat <<MD
 <!-- backfill-throughput:start -->
@@ -82,6 +84,8 @@ Command: \`bash bench/backfill_throughput.sh\` (CHUNKS=$CHUNKS, HNSW_CHUNKS=$HNS
 commit $(git rev-parse --short HEAD).
 Machine: $(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ {print $2}') GB RAM; $("$RAG_PG_CONFIG" --version), release build;
 shared_buffers 1GB, max_wal_size 8GB, otherwise default settings (fsync and synchronous_commit on).
+Load average (1/5/15 min) before the run: $load_before; after: $load_after — the 2 cores are shared
+with other work, so absolute figures are noisy; ratios within one table are measured minutes apart.
 
 $results
 <!-- backfill-throughput:end -->

@@ -77,5 +77,4 @@ query!(BACKFILL_WORKER_RELEASE, "backfill_worker_release.sql");
 query!(BACKFILL_WORKER_FINISH, "backfill_worker_finish.sql");
 query!(BACKFILL_EXTENSION_PRESENT, "backfill_extension_present.sql");
 query!(BACKFILL_STATUS, "backfill_status.sql");
-query!(BACKFILL_CAN_READ_CHUNKS, "backfill_can_read_chunks.sql");
 query!(BACKFILL_ASYNC_COMMIT, "backfill_async_commit.sql");

@@ -1,6 +1,8 @@
 -- rag_backfill_status: everything but the derived worker state, in one
 -- round of cheap reads (counter deltas, failure rows of the current model,
--- the state row, pg_locks). $1, $2 the worker lock keys.
+-- the state row, pg_locks). $1, $2 the worker lock keys. The last column
+-- says whether the current role may read the chunks (checked by oid:
+-- naming the table would already fail without USAGE on its schema).
 WITH target AS (
     SELECT embedding_model, embedding_dim FROM rag_search.index_state
 ), counts AS (
@@ -42,5 +44,9 @@ SELECT c.total, c.embedded, f.parked, f.retrying,
        r.embedded AS recent_embedded,
        least(60.0, r.span) AS rate_window,
        s.last_error, s.last_error_at, s.backoff_until, s.started_at, s.last_batch_at,
-       t.embedding_model, t.embedding_dim
+       t.embedding_model, t.embedding_dim,
+       (SELECT coalesce(bool_and(has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(k.oid, 'SELECT')), false)
+        FROM pg_catalog.pg_class AS k
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = k.relnamespace
+        WHERE n.nspname = 'rag_search' AND k.relname = 'chunks') AS allowed
 FROM counts AS c, failed AS f, recent AS r, target AS t, rag_search.backfill_state AS s

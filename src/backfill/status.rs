@@ -1,8 +1,11 @@
 //! rag_backfill_status() and the rag_backfill_progress view.
 
+use std::cell::RefCell;
+
 use pgrx::datum::{DatumWithOid, Interval, Numeric, TimestampWithTimeZone};
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{PgOid, PgSqlErrorCode};
 use rag_core::backfill::{chunks_per_second, coverage_text, derive_state, eta_seconds};
 
 use super::{WORKER_LOCK_CLASS, WORKER_LOCK_ID};
@@ -70,16 +73,29 @@ fn rag_backfill_status() -> TableIterator<
     TableIterator::once(read_status())
 }
 
+thread_local! {
+    // Status is polled often (psql \watch, dashboards): plan it once per
+    // session. The plan cache replans by itself after DDL.
+    static STATUS_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+}
+
 fn read_status() -> StatusRow {
     Spi::connect(|client| {
-        let allowed = client
-            .select(queries::BACKFILL_CAN_READ_CHUNKS, None, &[])
-            .or_raise("check privileges")
-            .first()
-            .get_one::<bool>()
-            .or_raise("check privileges")
-            .unwrap_or(false);
-        if !allowed {
+        let args: [DatumWithOid; 2] = [WORKER_LOCK_CLASS.into(), WORKER_LOCK_ID.into()];
+        let table = STATUS_PLAN.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                let int4 = PgOid::from(pg_sys::INT4OID);
+                let plan = client.prepare(queries::BACKFILL_STATUS, &[int4, int4]).or_raise("plan status");
+                *slot = Some(plan.keep());
+            }
+            match slot.as_ref() {
+                Some(plan) => client.select(plan, None, &args).or_raise("read status"),
+                None => client.select(queries::BACKFILL_STATUS, None, &args).or_raise("read status"),
+            }
+        });
+        let row = table.first();
+        if !row.get::<bool>(22).or_raise("check privileges").unwrap_or(false) {
             raise(
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
                 "permission denied for rag_backfill_status()",
@@ -87,8 +103,6 @@ fn read_status() -> StatusRow {
                  GRANT USAGE ON SCHEMA rag_search and SELECT ON rag_search.chunks.",
             );
         }
-        let args: [DatumWithOid; 2] = [WORKER_LOCK_CLASS.into(), WORKER_LOCK_ID.into()];
-        let row = client.select(queries::BACKFILL_STATUS, None, &args).or_raise("read status").first();
         let i64_at = |i| row.get::<i64>(i).or_raise("read status").unwrap_or(0);
         let text_at = |i| row.get::<String>(i).or_raise("read status");
         let ts_at = |i| row.get::<TimestampWithTimeZone>(i).or_raise("read status");

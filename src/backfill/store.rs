@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 use rag_core::backfill::{backoff_delay, Isolation, NextAttempt};
 use rag_core::embed::EmbedError;
@@ -108,7 +109,7 @@ pub fn apply_outcome(
         let args: [DatumWithOid; 5] = [
             ids.into(),
             hashes.into(),
-            flat.into(),
+            float4_array(&flat),
             target.dimension.into(),
             target.model.as_str().into(),
         ];
@@ -139,6 +140,26 @@ pub fn apply_outcome(
     applied.deferred = (chunks.len() as i64 - applied.embedded - applied.failed).max(0);
     maybe_compact(client);
     applied
+}
+
+/// A float4[] of `values` built in one go: pgrx's generic conversion grows
+/// the array element by element, which shows for 256 × 1024 components.
+fn float4_array(values: &[f32]) -> DatumWithOid<'static> {
+    let mut elems: Vec<pg_sys::Datum> = values.iter().map(|v| pg_sys::Datum::from(v.to_bits() as usize)).collect();
+    // SAFETY: float4 is a 4-byte pass-by-value type with int alignment, and
+    // each Datum holds the bits of one f32 (Float4GetDatum). The array is
+    // palloc'd in the current memory context, which outlives the statement.
+    unsafe {
+        let array = pg_sys::construct_array(
+            elems.as_mut_ptr(),
+            elems.len() as i32,
+            pg_sys::FLOAT4OID,
+            4,
+            true,
+            pg_sys::TYPALIGN_INT as std::ffi::c_char,
+        );
+        DatumWithOid::new(pg_sys::Datum::from(array), pg_sys::FLOAT4ARRAYOID)
+    }
 }
 
 /// Upserts failure rows with the next attempt scheduled by the retry

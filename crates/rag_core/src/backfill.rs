@@ -421,7 +421,9 @@ pub fn coverage_hundredths(embedded: i64, total: i64) -> i64 {
     if total <= 0 {
         return 10_000;
     }
-    ((embedded.max(0) as i128 * 10_000) / total as i128) as i64
+    // Counters that drifted (embeddings written by hand) must not make
+    // status fail: clamp to [0, 100] %.
+    ((embedded.clamp(0, total) as i128 * 10_000) / total as i128) as i64
 }
 
 /// Coverage in percent with two decimals (see [`coverage_hundredths`]).
@@ -773,6 +775,8 @@ mod tests {
         assert_eq!(coverage_text(5000, 5000), "100.00");
         assert_eq!(coverage_text(1, 200), "0.50");
         assert_eq!(coverage_text(0, 0), "100.00");
+        assert_eq!(coverage_text(500, 20), "100.00");
+        assert_eq!(coverage_text(-5, 20), "0.00");
         assert_eq!(chunks_per_second(600, 60.0), 10.0);
         assert_eq!(chunks_per_second(50, 0.2), 50.0);
         assert_eq!(chunks_per_second(0, 60.0), 0.0);

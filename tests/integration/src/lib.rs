@@ -257,18 +257,28 @@ pub fn connect_dsn(dsn: &str) -> Client {
 /// A cluster shared by the tests of one test binary (or the one named by
 /// RAG_TEST_DSN); each test takes its own database from it.
 pub fn shared_cluster() -> &'static SharedCluster {
-    static SHARED: OnceLock<SharedCluster> = OnceLock::new();
-    SHARED.get_or_init(|| match std::env::var("RAG_TEST_DSN") {
+    SHARED_CLUSTER.get_or_init(|| match std::env::var("RAG_TEST_DSN") {
         Ok(dsn) => SharedCluster { cluster: Mutex::new(None), dsn_base: dsn },
         Err(_) => {
             let c = Cluster::start("shared", ClusterOptions::new());
             let dsn_base = format!("host=127.0.0.1 port={} user={}", c.port, pg_user());
-            // Leaked on purpose: statics are not dropped, and the cluster must
-            // outlive every test; it is stopped by an atexit-like guard below.
+            // Statics are never dropped: stop the cluster when the test
+            // binary exits, so that running one test file by hand leaves no
+            // server behind (scripts/test.sh also sweeps target/it-clusters).
+            // SAFETY: registers a plain extern "C" function.
+            unsafe { libc::atexit(stop_shared_cluster) };
             SharedCluster { cluster: Mutex::new(Some(c)), dsn_base }
         }
     })
 }
+
+extern "C" fn stop_shared_cluster() {
+    if let Some(shared) = SHARED_CLUSTER.get() {
+        shared.shutdown();
+    }
+}
+
+static SHARED_CLUSTER: OnceLock<SharedCluster> = OnceLock::new();
 
 pub struct SharedCluster {
     cluster: Mutex<Option<Cluster>>,

@@ -16,12 +16,13 @@ fn create_cascade_then_drop_removes_everything() {
     let tables: i64 = c
         .query_one(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'rag_search'
-             AND tablename IN ('documents', 'chunks', 'index_state', 'term_stats', 'query_embedding_cache')",
+             AND tablename IN ('documents', 'chunks', 'index_state', 'term_stats', 'query_embedding_cache',
+                               'backfill_failures', 'backfill_state', 'chunk_counts')",
             &[],
         )
         .unwrap()
         .get(0);
-    assert_eq!(tables, 5);
+    assert_eq!(tables, 8);
     let funcs: i64 = c
         .query_one("SELECT count(*) FROM pg_proc WHERE proname LIKE 'rag\\_%'", &[])
         .unwrap()
@@ -39,6 +40,10 @@ fn create_cascade_then_drop_removes_everything() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "DROP EXTENSION must remove the schema and every function");
+    // Roles belong to the cluster: the operator role stays for other databases.
+    let role: i64 =
+        c.query_one("SELECT count(*) FROM pg_roles WHERE rolname = 'rag_search_admin'", &[]).unwrap().get(0);
+    assert_eq!(role, 1);
     // vector and pg_trgm stay: other objects may depend on them.
     c.batch_execute("CREATE EXTENSION rag_search").unwrap();
     c.batch_execute("DROP EXTENSION rag_search, vector, pg_trgm").unwrap();

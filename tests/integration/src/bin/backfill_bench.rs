@@ -176,18 +176,20 @@ fn worker_run(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
         &format!("SELECT * FROM rag_backfill_start(mode => 'bootstrap', batch_size => {batch}, batch_sleep_ms => 0, report_every => 1000)"),
     )?;
     let deadline = Instant::now() + Duration::from_secs(3600);
+    // Poll the recorded state only: cheap, so the polling does not compete
+    // with the worker for the CPU.
     loop {
         let state: String = c
-            .query_one("SELECT state FROM rag_backfill_status()", &[])
+            .query_one("SELECT state FROM rag_search.backfill_state", &[])
             .map_err(|e| e.to_string())?
             .get(0);
-        if state != "running" {
+        if state != "running" && state != "starting" {
             break;
         }
         if Instant::now() > deadline {
             return Err("worker did not finish".into());
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(200));
     }
     // Server-side duration: from the worker's start to its exit.
     let secs: f64 = c
@@ -244,13 +246,17 @@ fn step_loop(a: &Args, setup: &Setup, batch: i32) -> R<Measured> {
     Ok(Measured { name: "rag_backfill_step in a client loop".into(), batch: batch.into(), seconds: secs, chunks: setup.chunks, index_build: None })
 }
 
-fn clientside_run(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
-    let db = format!("{}_client_{batch}", setup.template);
+fn clientside_run(a: &Args, setup: &Setup, batch: i64, per_row: bool) -> R<Measured> {
+    let db = format!("{}_client_{batch}{}", setup.template, if per_row { "_rows" } else { "" });
     let mut c = fresh_db(a, setup, &db)?;
-    progress(&format!("{}: client-side program, batch {batch}", setup.template));
-    let out = Command::new(&a.clientside)
-        .args(["--dsn", &format!("{} dbname={db}", a.dsn_base), "--url", &a.fixture_url])
-        .args(["--dim", &DIM.to_string(), "--batch", &batch.to_string(), "--model", MODEL])
+    progress(&format!("{}: client-side program, batch {batch}, per row: {per_row}", setup.template));
+    let mut cmd = Command::new(&a.clientside);
+    cmd.args(["--dsn", &format!("{} dbname={db}", a.dsn_base), "--url", &a.fixture_url])
+        .args(["--dim", &DIM.to_string(), "--batch", &batch.to_string(), "--model", MODEL]);
+    if per_row {
+        cmd.arg("--per-row");
+    }
+    let out = cmd
         .output()
         .map_err(|e| format!("run {}: {e}", a.clientside))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -266,7 +272,12 @@ fn clientside_run(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
     check_complete(&mut c, setup.chunks, "client-side")?;
     drop(c);
     drop_db(a, &db)?;
-    Ok(Measured { name: "client-side program (clientside_backfill)".into(), batch, seconds: secs, chunks: setup.chunks, index_build: None })
+    let name = if per_row {
+        "client-side program, one UPDATE per chunk (clientside_backfill --per-row)"
+    } else {
+        "client-side program, one UPDATE per batch (clientside_backfill)"
+    };
+    Ok(Measured { name: name.into(), batch, seconds: secs, chunks: setup.chunks, index_build: None })
 }
 
 /// The same writes with the vectors already at hand: one UPDATE per batch
@@ -422,6 +433,7 @@ struct Table {
     step256: Measured,
     client64: Measured,
     client256: Measured,
+    client256_rows: Measured,
     raw256: Measured,
 }
 
@@ -431,8 +443,9 @@ fn measure_table(a: &Args, setup: Setup, keep_hnsw: bool) -> R<Table> {
         worker64: worker_run(a, &setup, 64)?,
         worker256: worker_run(a, &setup, 256)?,
         step256: step_loop(a, &setup, 256)?,
-        client64: clientside_run(a, &setup, 64)?,
-        client256: clientside_run(a, &setup, 256)?,
+        client64: clientside_run(a, &setup, 64, false)?,
+        client256: clientside_run(a, &setup, 256, false)?,
+        client256_rows: clientside_run(a, &setup, 256, true)?,
         raw256: raw_update(a, &setup, 256)?,
         setup,
     };
@@ -442,7 +455,7 @@ fn measure_table(a: &Args, setup: Setup, keep_hnsw: bool) -> R<Table> {
 
 fn table_md(md: &mut String, t: &Table, extra: Option<&Measured>) {
     md.push_str("| method | batch | seconds | chunks/s |\n|---|---:|---:|---:|\n");
-    let rows = [&t.worker64, &t.worker256, &t.step256, &t.client64, &t.client256, &t.raw256];
+    let rows = [&t.worker64, &t.worker256, &t.step256, &t.client64, &t.client256, &t.client256_rows, &t.raw256];
     for m in extra.into_iter().chain(rows) {
         md.push_str(&format!("| {} | {} | {:.2} | {:.0} |\n", m.name, m.batch, m.seconds, m.rate()));
     }
@@ -458,9 +471,11 @@ fn table_md(md: &mut String, t: &Table, extra: Option<&Measured>) {
         ));
     }
     md.push_str(&format!(
-        "\nworker ÷ client-side program (batch 256): **{:.2}×**; worker ÷ raw UPDATE (batch 256): **{:.0}%**; \
-         rag_backfill_step loop ÷ client-side program: {:.2}×.\n\n",
+        "\nAt batch 256: worker ÷ client-side program **{:.2}×** (one UPDATE per batch) and **{:.2}×** \
+         (one UPDATE per chunk); worker ÷ raw UPDATE **{:.0}%**; rag_backfill_step loop ÷ client-side \
+         program {:.2}×.\n\n",
         t.worker256.rate() / t.client256.rate(),
+        t.worker256.rate() / t.client256_rows.rate(),
         100.0 * t.worker256.rate() / t.raw256.rate(),
         t.step256.rate() / t.client256.rate(),
     ));
@@ -502,12 +517,13 @@ fn run(a: &Args) -> R<String> {
     md.push_str(&format!(
         "### Targets\n\n| target | measured | met |\n|---|---|:---:|\n\
          | ≥ 5,000 chunks/s (2 cores, 1024 dims) | {:.0} chunks/s (A, best worker run){} | {} |\n\
-         | ≥ 3× the client-side program | {:.2}× (A, batch 256){} | {} |\n\
+         | ≥ 3× the client-side program | {:.2}× vs. one UPDATE per batch, {:.2}× vs. one per chunk (A, batch 256){} | {} |\n\
          | ≥ 50% of the raw UPDATE ceiling | {:.0}% (A, batch 256){} | {} |\n",
         best,
         shipped.as_ref().map(|t| format!("; {:.0} chunks/s (B)", t.worker64.rate().max(t.worker256.rate()))).unwrap_or_default(),
         yes(best >= 5000.0),
         w.worker256.rate() / w.client256.rate(),
+        w.worker256.rate() / w.client256_rows.rate(),
         shipped.as_ref().map(|t| format!("; {:.2}× (B)", t.worker256.rate() / t.client256.rate())).unwrap_or_default(),
         yes(w.worker256.rate() >= 3.0 * w.client256.rate()),
         100.0 * w.worker256.rate() / w.raw256.rate(),

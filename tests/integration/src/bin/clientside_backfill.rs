@@ -1,11 +1,12 @@
-//! `clientside_backfill --dsn DSN --url URL [--model M] [--dim 1024] [--batch 256]`
+//! `clientside_backfill --dsn DSN --url URL [--model M] [--dim 1024] [--batch 256] [--per-row]`
 //!
 //! The baseline the in-database backfill is measured against: a plain
 //! client program doing the same job the way the shell-script runbook did.
 //! Loop: select chunks without an embedding, send their texts to the
 //! embedding server (the same HTTP client and validation as the
-//! extension), write the vectors back in one UPDATE per batch. Prints
-//! `embedded N chunks in S s`.
+//! extension), write the vectors back — in one UPDATE per batch, or with
+//! `--per-row` one UPDATE per chunk (in one transaction per batch), as
+//! simple scripts do. Prints `embedded N chunks in S s`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ struct Args {
     model: String,
     dim: usize,
     batch: i64,
+    per_row: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,9 +31,14 @@ fn parse_args() -> Result<Args, String> {
         model: "qwen3-embedding:8b".into(),
         dim: 1024,
         batch: 256,
+        per_row: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--per-row" {
+            args.per_row = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--dsn" => args.dsn = value,
@@ -72,6 +79,13 @@ fn run(args: &Args) -> Result<(u64, Duration), String> {
              WHERE c.id = t.id",
         )
         .map_err(|e| format!("prepare update: {e}"))?;
+    let update_one = db
+        .prepare(
+            "UPDATE rag_search.chunks
+             SET embedding = $2, embedding_model = $3, embedding_dim = $4, embedded_at = now()
+             WHERE id = $1",
+        )
+        .map_err(|e| format!("prepare update: {e}"))?;
     let started = Instant::now();
     let mut done = 0u64;
     loop {
@@ -84,7 +98,15 @@ fn run(args: &Args) -> Result<(u64, Duration), String> {
         let vectors = embedder.embed(&texts, &|| false).map_err(|e| format!("embed: {e}"))?;
         let vectors: Vec<Vector> = vectors.into_iter().map(Vector::from).collect();
         let dim = args.dim as i32;
-        db.execute(&update, &[&ids, &vectors, &args.model, &dim]).map_err(|e| format!("update: {e}"))?;
+        if args.per_row {
+            let mut tx = db.transaction().map_err(|e| format!("begin: {e}"))?;
+            for (id, v) in ids.iter().zip(&vectors) {
+                tx.execute(&update_one, &[id, v, &args.model, &dim]).map_err(|e| format!("update: {e}"))?;
+            }
+            tx.commit().map_err(|e| format!("commit: {e}"))?;
+        } else {
+            db.execute(&update, &[&ids, &vectors, &args.model, &dim]).map_err(|e| format!("update: {e}"))?;
+        }
         done += ids.len() as u64;
     }
     Ok((done, started.elapsed()))
@@ -95,7 +117,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("clientside_backfill: {e}");
-            eprintln!("usage: clientside_backfill --dsn DSN --url URL [--model M] [--dim 1024] [--batch 256]");
+            eprintln!("usage: clientside_backfill --dsn DSN --url URL [--model M] [--dim 1024] [--batch 256] [--per-row]");
             return ExitCode::from(2);
         }
     };
