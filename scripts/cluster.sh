@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Manages the demo cluster in .pgdata (git-ignored): start | stop | status | psql.
+# Manages the demo cluster in .pgdata (git-ignored; RAG_DEMO_PGDATA, RAG_DEMO_PORT
+# override): start | stop | status | psql.
 # Runs PostgreSQL as $RAG_PG_USER when invoked as root.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
-PGDATA_DIR="$ROOT/.pgdata"
+PGDATA_DIR="${RAG_DEMO_PGDATA:-$ROOT/.pgdata}"
 PORT="${RAG_DEMO_PORT:-54318}"
 
 as_pg() {

