@@ -51,6 +51,8 @@ pub extern "C-unwind" fn _PG_init() {
 
 #[cfg(any(test, feature = "pg_test"))]
 mod sql_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod test_support;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

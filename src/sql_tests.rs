@@ -7,30 +7,10 @@ mod tests {
     use pgrx::datum::DatumWithOid;
     use pgrx::prelude::*;
 
-    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql).expect("query failed").expect("NULL result")
-    }
+    use crate::test_support::{error_of, one, run};
 
-    fn run(sql: &str) {
-        Spi::run(sql).expect("statement failed")
-    }
 
-    /// Runs `sql` and returns "SQLSTATE|hint" of the error it raises, or "00000|".
-    fn error_of(sql: &str) -> String {
-        run("CREATE OR REPLACE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
-             DECLARE h text;
-             BEGIN
-               EXECUTE q;
-               RETURN '00000|';
-             EXCEPTION WHEN OTHERS THEN
-               GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
-               RETURN SQLSTATE || '|' || coalesce(h, '');
-             END $f$");
-        let args: [DatumWithOid; 1] = [sql.into()];
-        Spi::get_one_with_args::<String>("SELECT pg_temp.error_of($1)", &args)
-            .expect("error_of failed")
-            .expect("NULL")
-    }
+
 
     fn upsert(doc_id: &str, content: &str) -> (String, i32, i32, i32, i32) {
         let args: [DatumWithOid; 2] = [doc_id.into(), content.into()];
@@ -227,7 +207,8 @@ mod tests {
         ];
         for (sql, state) in cases {
             let got = error_of(sql);
-            let (code, hint) = got.split_once('|').unwrap();
+            let mut parts = got.splitn(3, '|');
+            let (code, hint) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             assert_eq!(code, state, "{sql}");
             assert!(!hint.is_empty(), "{sql} should carry a hint");
         }
@@ -360,7 +341,8 @@ mod tests {
             ("SELECT * FROM rag_backfill_start(report_every => 0)", "22023"),
         ] {
             let got = error_of(sql);
-            let (code, hint) = got.split_once('|').unwrap();
+            let mut parts = got.splitn(3, '|');
+            let (code, hint) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             assert_eq!(code, state, "{sql}");
             assert!(!hint.is_empty(), "{sql} should carry a hint");
         }

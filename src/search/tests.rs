@@ -10,27 +10,10 @@ mod tests {
     use pgrx::datum::DatumWithOid;
     use pgrx::prelude::*;
 
-    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql).expect("query failed").expect("NULL result")
-    }
+    use crate::test_support::{error_of, one, run};
 
-    fn run(sql: &str) {
-        Spi::run(sql).expect("statement failed")
-    }
 
-    fn error_of(sql: &str) -> String {
-        run("CREATE OR REPLACE FUNCTION pg_temp.search_error_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
-             DECLARE h text; m text;
-             BEGIN
-               EXECUTE q;
-               RETURN '00000||';
-             EXCEPTION WHEN OTHERS THEN
-               GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT, m = MESSAGE_TEXT;
-               RETURN SQLSTATE || '|' || coalesce(h, '') || '|' || m;
-             END $f$");
-        let args: [DatumWithOid; 1] = [sql.into()];
-        Spi::get_one_with_args::<String>("SELECT pg_temp.search_error_of($1)", &args).unwrap().unwrap()
-    }
+
 
     fn doc(doc_id: &str, title: &str, content: &str, metadata: &str) {
         let args: [DatumWithOid; 4] = [doc_id.into(), title.into(), content.into(), metadata.into()];
