@@ -92,7 +92,8 @@ statements, durable commits (fsync and synchronous_commit on). Documents of ~700
 | \`rag_upsert_document\` in a client loop (one call and one commit per document, $LOOP_DOCS documents) | $loop_docs_s | $loop_us |
 | \`rag_upsert_documents\` ($BULK_SIZE documents per call, $BULK_CALLS calls) | $bulk_docs_s | $bulk_us |
 
-Bulk is **${ratio}×** faster per document (target ≥ 10×).
+Bulk is **${ratio}×** faster per document (target ≥ 10×). Load average at the end of the run: $(cut -d' ' -f1-3 /proc/loadavg)
+(other work on the machine inflates both sides and makes the ratio noisy).
 MD
 python3 - "$ROOT/BENCHMARKS.md" "$section" <<'PY'
 import re, sys, pathlib
