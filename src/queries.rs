@@ -40,6 +40,7 @@ query!(SEARCH_MISSING_EMBEDDINGS, "search_missing_embeddings.sql");
 query!(QUERY_CACHE_GET, "query_cache_get.sql");
 query!(QUERY_CACHE_PUT, "query_cache_put.sql");
 query!(QUERY_CACHE_TRIM, "query_cache_trim.sql");
+query!(QUERY_CACHE_WRITABLE, "query_cache_writable.sql");
 query!(CANDIDATE_PAGES, "candidate_pages.sql");
 query!(TERM_STATS_COMPACT, "term_stats_compact.sql");
 

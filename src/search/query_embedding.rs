@@ -39,7 +39,7 @@ pub fn query_vector(q: &str, target: &Target, deadline: Option<Duration>) -> Res
     }
     let mut vectors = embed_in_backend(cfg, std::slice::from_ref(&input))?;
     let v = vectors.pop().unwrap_or_default();
-    if cache_on && writable() {
+    if cache_on && writable() && may_write_cache() {
         cache_put(target, hash, &v);
     }
     Ok(v)
@@ -50,6 +50,12 @@ pub fn query_vector(q: &str, target: &Target, deadline: Option<Duration>) -> Res
 fn writable() -> bool {
     // SAFETY: reads of backend-global state.
     unsafe { !pg_sys::XactReadOnly && !pg_sys::RecoveryInProgress() }
+}
+
+/// Roles granted only SELECT (search-only applications) still search; the
+/// embedding is just not cached for them.
+fn may_write_cache() -> bool {
+    Spi::get_one::<bool>(queries::QUERY_CACHE_WRITABLE).or_raise("check query cache privilege").unwrap_or(false)
 }
 
 fn cache_get(target: &Target, hash: &[u8]) -> Option<Vec<f32>> {

@@ -198,3 +198,22 @@ fn search_works_in_a_read_only_transaction_without_writing_the_cache() {
     c.query("SELECT * FROM rag_hybrid_search($1, 3, 'hybrid')", &[&q]).unwrap();
     assert_eq!(cache_rows(&mut c), 1, "a read-write transaction fills the cache");
 }
+
+#[test]
+fn a_search_only_role_searches_without_writing_the_cache() {
+    let fx = fixture();
+    let mut c = setup("it_search_role", &fx);
+    c.batch_execute(
+        "DROP ROLE IF EXISTS rag_reader; CREATE ROLE rag_reader;
+         GRANT USAGE ON SCHEMA rag_search TO rag_reader;
+         GRANT SELECT ON ALL TABLES IN SCHEMA rag_search TO rag_reader;
+         SET ROLE rag_reader",
+    )
+    .unwrap();
+    let q = DOCS[3].2;
+    let row = c.query_one("SELECT doc_id, mode FROM rag_hybrid_search($1, 1, 'vector')", &[&q]).unwrap();
+    assert_eq!(row.get::<_, String>(0), "en:3");
+    c.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(cache_rows(&mut c), 0, "no cache write without INSERT privilege");
+    c.batch_execute("DROP OWNED BY rag_reader; DROP ROLE rag_reader").unwrap();
+}
