@@ -44,6 +44,7 @@ type StatusRow = (
 /// `state` is running, stopping, stopped, idle, or crashed (recorded as
 /// running, but no process holds the worker lock). Readable by every role
 /// that can read rag_search.chunks.
+#[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(stable, parallel_restricted)]
 fn rag_backfill_status() -> TableIterator<
     'static,

@@ -219,7 +219,7 @@ fn maybe_compact(client: &mut SpiClient<'_>) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    if (nanos / 1000) % 50 == 0 {
+    if (nanos / 1000).is_multiple_of(50) {
         client.update(queries::BACKFILL_COUNTS_COMPACT, None, &[]).or_raise("compact chunk counters");
     }
 }

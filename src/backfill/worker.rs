@@ -335,7 +335,7 @@ impl Worker {
     /// is an SQL error.
     fn tick(&mut self) -> Result<Option<Exit>, String> {
         let generation = self.generation;
-        let control = transaction(|| Spi::connect(|client| read_control(client)))?;
+        let control = transaction(|| Spi::connect(read_control))?;
         if control.generation != generation {
             log!("rag_search backfill: superseded by a newer launch; worker exits");
             self.abandon();

@@ -49,6 +49,9 @@ pub fn failure_scope(err: &EmbedError) -> FailureScope {
     }
 }
 
+/// Sends the inputs at these indices in one request; their vectors in order.
+pub type SendBatch<'a, E> = dyn FnMut(&[usize]) -> Result<Vec<Vec<f32>>, E> + 'a;
+
 /// Result of embedding one batch with failure isolation.
 #[derive(Debug)]
 pub struct Isolation<E> {
@@ -94,7 +97,7 @@ impl<E> Isolation<E> {
 /// whatever is unresolved; inputs already embedded are kept.
 pub fn embed_isolating<E>(
     n: usize,
-    embed: &mut dyn FnMut(&[usize]) -> Result<Vec<Vec<f32>>, E>,
+    embed: &mut SendBatch<'_, E>,
     probe: &mut dyn FnMut() -> Result<(), E>,
     scope: &dyn Fn(&E) -> FailureScope,
 ) -> Isolation<E> {
@@ -134,7 +137,7 @@ pub fn embed_isolating<E>(
 
 struct Run<'a, E> {
     out: Isolation<E>,
-    embed: &'a mut dyn FnMut(&[usize]) -> Result<Vec<Vec<f32>>, E>,
+    embed: &'a mut SendBatch<'a, E>,
     scope: &'a dyn Fn(&E) -> FailureScope,
 }
 
@@ -353,7 +356,7 @@ impl Pacing {
 
     /// Log a progress line after this many batches of the run?
     pub fn report_due(&self, batches_done: u64) -> bool {
-        self.report_every > 0 && batches_done > 0 && batches_done % u64::from(self.report_every) == 0
+        self.report_every > 0 && batches_done > 0 && batches_done.is_multiple_of(u64::from(self.report_every))
     }
 }
 
