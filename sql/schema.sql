@@ -41,7 +41,7 @@ CREATE TABLE rag_search.chunks (
     content         text    NOT NULL,
     content_hash    bytea   NOT NULL,
     tsv             tsvector GENERATED ALWAYS AS
-                        (to_tsvector('simple'::regconfig, rag_search.index_text(content))) STORED,
+                        (rag_search.index_tsvector('simple'::regconfig, content)) STORED,
     embedding       vector(1024),
     embedding_model text,
     embedding_dim   integer,

@@ -1,5 +1,7 @@
 //! rag_search.bm25: BM25 of a stored tsvector against a query blob built by
-//! the search functions (rag_core::tsvector::Bm25Query::to_blob).
+//! the search functions (rag_core::tsvector::Bm25Query::to_blob), and
+//! rag_search.document_frequencies, which the statistics triggers use to
+//! keep BM25's document frequencies (sql/search.sql).
 
 #[pgrx::pg_schema]
 pub mod rag_search {
@@ -13,5 +15,25 @@ pub mod rag_search {
     #[pg_extern(immutable, strict, parallel_safe, cost = 5)]
     fn bm25(tsv: TsVectorArg, query: &[u8]) -> f64 {
         rag_core::tsvector::bm25_from_blob(tsv.as_bytes(), query)
+    }
+
+    /// Lexemes of `tsvs` with the number of tsvectors containing each,
+    /// multiplied by `sign` (+1 for added chunks, -1 for removed ones), as
+    /// two parallel arrays sorted by lexeme. NULL elements count nothing.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn document_frequencies(
+        tsvs: Array<'_, TsVectorArg>,
+        sign: i64,
+    ) -> TableIterator<'static, (name!(lexemes, Vec<String>), name!(dfs, Vec<i64>))> {
+        let docs: Vec<TsVectorArg> = tsvs.iter().flatten().collect();
+        let counts = rag_core::tsvector::document_frequencies(docs.iter().map(TsVectorArg::as_bytes));
+        let mut lexemes = Vec::with_capacity(counts.len());
+        let mut dfs = Vec::with_capacity(counts.len());
+        for (lexeme, df) in counts {
+            // Lexemes come from PostgreSQL tsvectors of a UTF-8 database.
+            lexemes.push(String::from_utf8_lossy(lexeme).into_owned());
+            dfs.push(df * sign);
+        }
+        TableIterator::once((lexemes, dfs))
     }
 }

@@ -16,11 +16,46 @@ pub const MAX_INDEXED_DIMENSION: i32 = 2000;
 mod rag_search {
     use pgrx::prelude::*;
 
+    use crate::sql_types::{RegConfigArg, TsVectorValue};
+
+    /// OID of the built-in `pg_catalog.simple` text search configuration.
+    const SIMPLE_CONFIG: pg_sys::Oid = pg_sys::Oid::from_u32(3748);
+
     /// Text fed to `to_tsvector` for a chunk: the content plus particle-free
     /// stems of Korean words, so `탄핵을` is also indexed as `탄핵`.
     #[pg_extern(immutable, strict, parallel_safe)]
     fn index_text(content: &str) -> String {
         rag_core::text::index_text(content)
+    }
+
+    /// The stored tsvector of a chunk: `to_tsvector(config, index_text(content))`.
+    /// With the built-in `simple` configuration and English or Korean text
+    /// it is built in Rust to the same bytes (PostgreSQL's parser is the
+    /// largest cost of ingesting a chunk); anything else goes to PostgreSQL.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn index_tsvector(config: RegConfigArg, content: &str) -> TsVectorValue {
+        let text = rag_core::text::index_text(content);
+        if config.0 == SIMPLE_CONFIG {
+            if let Some(payload) = rag_core::tsvector::simple_tsvector(&text) {
+                return TsVectorValue::from_payload(&payload);
+            }
+        }
+        // SAFETY: to_tsvector_byid(regconfig, text) is a plain V1 function;
+        // both arguments are non-null datums of the right types.
+        let datum = unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::to_tsvector_byid,
+                &[Some(pg_sys::Datum::from(config.0)), text.into_datum()],
+            )
+        };
+        match datum {
+            Some(datum) => TsVectorValue::from_datum(datum),
+            None => crate::error::raise(
+                pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                "to_tsvector returned NULL",
+                "",
+            ),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ mod search;
 mod sql_types;
 mod stats;
 
-extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text]);
+extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text, index_config::rag_search::index_tsvector]);
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
 extension_sql_file!(
     "../sql/search_path.sql",

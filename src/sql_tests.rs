@@ -419,4 +419,93 @@ mod tests {
         assert_eq!(error_of("SELECT rag_set_text_search_config('no_such_config')").split('|').next(), Some("42704"));
     }
 
+    /// Texts for the tokenizer tests: the bundled samples plus words drawn
+    /// from an alphabet full of what PostgreSQL's parser treats specially
+    /// (digits with `e`, punctuation, upper case, accents, CJK, jamo).
+    fn tokenizer_texts() -> Vec<String> {
+        let mut texts: Vec<String> = Vec::new();
+        for file in [include_str!("../samples/sample_docs.json"), include_str!("../samples/korean_docs.json")] {
+            let docs: Vec<serde_json::Value> = serde_json::from_str(file).expect("sample JSON");
+            texts.extend(docs.iter().filter_map(|d| d["content"].as_str().map(str::to_string)));
+        }
+        let alphabet: Vec<char> = "abcdeeexyz0123456789 가각탄핵을는 -./:@_'ÉéÅ東京\u{1112}\u{1161}\u{11AB}\t\n²"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..400 {
+            let mut t = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 1 + (seed % 60) as usize;
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                t.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            texts.push(t);
+        }
+        texts.push(vec!["x"; 400].join(" "));
+        texts.push(format!("{} y y", vec!["w"; 20000].join(" ")));
+        texts.push(format!("{} b", "a".repeat(2047)));
+        texts.push(String::new());
+        texts
+    }
+
+    #[pg_test]
+    fn stored_tsvector_equals_the_postgres_parser() {
+        let texts = tokenizer_texts();
+        let args: [DatumWithOid; 1] = [texts.clone().into()];
+        for config in ["simple", "english"] {
+            let sql = format!(
+                "SELECT count(*) FROM unnest($1::text[]) AS t(x)
+                 WHERE rag_search.index_tsvector('{config}', x)::text
+                       IS DISTINCT FROM to_tsvector('{config}', rag_search.index_text(x))::text"
+            );
+            let differing = Spi::get_one_with_args::<i64>(&sql, &args).expect("compare").expect("count");
+            assert_eq!(differing, 0, "{config}: tsvectors differ from to_tsvector");
+        }
+        // Both paths were exercised: the samples (English and Korean words)
+        // are built in Rust, most random texts go to PostgreSQL.
+        let fast = texts
+            .iter()
+            .filter(|t| rag_core::tsvector::simple_tsvector(&rag_core::text::index_text(t)).is_some())
+            .count();
+        assert!(fast >= 60 && texts.len() - fast >= 60, "{fast} of {} built in Rust", texts.len());
+    }
+
+    #[pg_test]
+    fn term_statistics_match_a_recount() {
+        let docs: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../samples/korean_docs.json")).expect("sample JSON");
+        let batch = serde_json::Value::Array(docs.clone()).to_string();
+        let args: [DatumWithOid; 1] = [batch.as_str().into()];
+        Spi::run_with_args("SELECT count(*) FROM rag_upsert_documents($1::jsonb)", &args).expect("bulk");
+        // Changed content, removed documents, a single upsert.
+        for d in docs.iter().take(5) {
+            let id = d["doc_id"].as_str().expect("doc_id");
+            let args: [DatumWithOid; 2] = [id.into(), format!("{} 추가된 문장입니다.", d["content"]).into()];
+            Spi::run_with_args("SELECT rag_upsert_document($1, 'T', $2)", &args).expect("upsert");
+        }
+        for d in docs.iter().skip(5).take(4) {
+            let args: [DatumWithOid; 1] = [d["doc_id"].as_str().expect("doc_id").into()];
+            Spi::run_with_args("SELECT rag_delete_document($1)", &args).expect("delete");
+        }
+        run("SELECT rag_search.term_stats_compact()");
+        let mismatched: i64 = one(
+            "SELECT count(*) FROM rag_search.term_stats s
+             FULL JOIN (SELECT u.lexeme, count(*) AS df FROM rag_search.chunks c, unnest(c.tsv) AS u GROUP BY u.lexeme) r
+               ON r.lexeme = s.lexeme
+             WHERE s.df IS DISTINCT FROM r.df",
+        );
+        assert_eq!(mismatched, 0);
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.term_stats") > 100);
+        assert!(one::<bool>(
+            "SELECT s.chunks = (SELECT count(*) FROM rag_search.chunks)
+                AND s.lexemes = (SELECT sum(length(tsv)) FROM rag_search.chunks)
+             FROM rag_search.corpus_stats s"
+        ));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.term_stats_delta"), 0);
+    }
 }

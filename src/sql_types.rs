@@ -1,7 +1,8 @@
-//! Borrowed views of PostgreSQL types pgrx has no Rust type for:
-//! `tsvector` (read by BM25) and pgvector's `vector` (query vectors).
+//! PostgreSQL types pgrx has no Rust type for: `tsvector` (read by BM25,
+//! built at ingestion), `regconfig`, and pgvector's `vector` (query
+//! vectors).
 
-use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::{pg_sys, FromDatum};
 
 /// Payload of a detoasted `tsvector` argument (after the varlena header).
@@ -28,6 +29,21 @@ impl FromDatum for TsVectorArg {
             let len = pgrx::varsize_any_exhdr(varlena);
             let ptr = pgrx::vardata_any(varlena) as *const u8;
             Some(TsVectorArg { ptr, len })
+        }
+    }
+}
+
+// Elements of a tsvector[] argument (the statistics triggers pass one).
+unsafe impl pgrx::datum::UnboxDatum for TsVectorArg {
+    type As<'src> = TsVectorArg;
+    unsafe fn unbox<'src>(datum: pgrx::datum::Datum<'src>) -> Self::As<'src>
+    where
+        Self: 'src,
+    {
+        // SAFETY: array elements are non-null, in-line tsvector varlenas.
+        unsafe {
+            let varlena = pg_sys::pg_detoast_datum_packed(datum.sans_lifetime().cast_mut_ptr());
+            TsVectorArg { ptr: pgrx::vardata_any(varlena) as *const u8, len: pgrx::varsize_any_exhdr(varlena) }
         }
     }
 }
@@ -75,3 +91,59 @@ unsafe impl<'fcx> ArgAbi<'fcx> for VectorArg {
 }
 
 pgrx::impl_sql_translatable!(VectorArg, arg_only = "vector");
+
+/// A `tsvector` result: a varlena allocated in the current memory context.
+pub struct TsVectorValue(pg_sys::Datum);
+
+impl TsVectorValue {
+    /// Wraps tsvector bytes without the varlena header (the layout
+    /// `rag_core::tsvector::simple_tsvector` produces).
+    pub fn from_payload(payload: &[u8]) -> Self {
+        let total = pg_sys::VARHDRSZ + payload.len();
+        // SAFETY: palloc0 either returns `total` writable bytes or raises an
+        // ERROR; the header is set before the value escapes. Callers keep
+        // payloads far below the 1 GB varlena limit (tsvectors are < 1 MB).
+        unsafe {
+            let ptr = pg_sys::palloc0(total) as *mut pg_sys::varlena;
+            pgrx::set_varsize_4b(ptr, total as i32);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), pgrx::vardata_4b(ptr) as *mut u8, payload.len());
+            TsVectorValue(pg_sys::Datum::from(ptr))
+        }
+    }
+
+    /// A tsvector datum PostgreSQL produced.
+    pub fn from_datum(datum: pg_sys::Datum) -> Self {
+        TsVectorValue(datum)
+    }
+}
+
+unsafe impl BoxRet for TsVectorValue {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
+pgrx::impl_sql_translatable!(TsVectorValue, "tsvector");
+
+/// A `regconfig` argument (text search configuration).
+pub struct RegConfigArg(pub pg_sys::Oid);
+
+impl FromDatum for RegConfigArg {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            None
+        } else {
+            Some(RegConfigArg(pg_sys::Oid::from(datum.value() as u32)))
+        }
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for RegConfigArg {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+}
+
+pgrx::impl_sql_translatable!(RegConfigArg, arg_only = "regconfig");

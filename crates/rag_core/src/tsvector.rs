@@ -83,6 +83,111 @@ pub fn term_frequencies(tsv: &[u8], lexemes: &[&str]) -> Vec<u32> {
     }
 }
 
+/// Document frequencies of the lexemes of many tsvectors (each tsvector
+/// counts once per lexeme), sorted by lexeme. Malformed input counts
+/// nothing. This is what the statistics triggers append per statement.
+pub fn document_frequencies<'a>(tsvs: impl IntoIterator<Item = &'a [u8]>) -> Vec<(&'a [u8], i64)> {
+    let mut counts: std::collections::HashMap<&'a [u8], i64> = std::collections::HashMap::new();
+    for tsv in tsvs {
+        let Some(doc) = TsvView::parse(tsv) else { continue };
+        for i in 0..doc.size {
+            let Some((_, len, pos)) = doc.entry(i) else { break };
+            let Some(lexeme) = doc.lexeme(len, pos) else { break };
+            *counts.entry(lexeme).or_insert(0) += 1;
+        }
+    }
+    let mut out: Vec<(&[u8], i64)> = counts.into_iter().collect();
+    out.sort_unstable_by(|a, b| compare_lexemes(a.0, b.0));
+    out
+}
+
+/// Words of this many bytes or more are dropped by PostgreSQL's parser
+/// (`MAXSTRLEN`).
+const MAX_LEXEME_BYTES: usize = (1 << 11) - 1;
+/// Positions are clamped to `MAXENTRYPOS - 1` (`LIMITPOS`).
+const MAX_POSITION: u16 = (1 << 14) - 1;
+/// A lexeme keeps at most `MAXNUMPOS - 1` positions (`uniqueWORD`).
+const MAX_POSITIONS_PER_LEXEME: usize = 256 - 1;
+/// Lexeme and position bytes of one tsvector (`MAXSTRPOS`).
+const MAX_STRING_BYTES: usize = (1 << 20) - 1;
+
+/// `to_tsvector('simple', text)` built here instead of by PostgreSQL's text
+/// search parser, which costs ~70 µs per chunk of ~700 characters, the
+/// largest part of ingesting one. Returns the bytes after the varlena
+/// header, or `None` when `text` may tokenise differently in PostgreSQL, in
+/// which case the caller asks PostgreSQL.
+///
+/// Only text made of space-separated words of lowercase ASCII letters,
+/// digits and Hangul syllables qualifies (what [`crate::text::index_text`]
+/// emits for English and Korean). The default parser takes such a word
+/// whole, and the `simple` dictionary keeps it as it is, with one exception
+/// handled by refusing it: a word that starts with a digit and contains `e`
+/// may be read as a number in scientific notation and split (`1e5x` →
+/// `1e5`, `x`). Positions, their limits and the byte layout follow
+/// PostgreSQL's `make_tsvector`.
+pub fn simple_tsvector(text: &str) -> Option<Vec<u8>> {
+    let mut words: Vec<(&[u8], u16)> = Vec::new();
+    let mut position: u32 = 0;
+    for word in text.split(' ') {
+        if word.is_empty() {
+            continue;
+        }
+        if word.len() >= MAX_LEXEME_BYTES || !takes_whole(word) {
+            return None;
+        }
+        position += 1;
+        words.push((word.as_bytes(), position.min(u32::from(MAX_POSITION)) as u16));
+    }
+    // Sorted by lexeme, then position: what uniqueWORD folds.
+    words.sort_by(|a, b| compare_lexemes(a.0, b.0).then(a.1.cmp(&b.1)));
+    let mut lexemes: Vec<(&[u8], Vec<u16>)> = Vec::new();
+    for (word, pos) in words {
+        match lexemes.last_mut() {
+            Some((last, positions)) if *last == word => {
+                let tail = positions.last().copied().unwrap_or(0);
+                if positions.len() < MAX_POSITIONS_PER_LEXEME && tail != MAX_POSITION && tail != pos {
+                    positions.push(pos);
+                }
+            }
+            _ => lexemes.push((word, vec![pos])),
+        }
+    }
+    let mut strings: Vec<u8> = Vec::new();
+    let mut entries: Vec<u32> = Vec::with_capacity(lexemes.len());
+    for (lexeme, positions) in &lexemes {
+        let offset = strings.len();
+        strings.extend_from_slice(lexeme);
+        if strings.len() % 2 == 1 {
+            strings.push(0);
+        }
+        strings.extend_from_slice(&(positions.len() as u16).to_le_bytes());
+        for p in positions {
+            // Weight D (0) in the top two bits.
+            strings.extend_from_slice(&p.to_le_bytes());
+        }
+        // WordEntry: haspos:1, len:11, pos:20 (low bit first).
+        entries.push(1 | ((lexeme.len() as u32) << 1) | ((offset as u32) << 12));
+    }
+    if strings.len() > MAX_STRING_BYTES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(4 + 4 * entries.len() + strings.len());
+    out.extend_from_slice(&(entries.len() as i32).to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&e.to_le_bytes());
+    }
+    out.extend_from_slice(&strings);
+    Some(out)
+}
+
+/// Whether PostgreSQL's default parser reads `word` as one token that the
+/// `simple` dictionary keeps unchanged.
+fn takes_whole(word: &str) -> bool {
+    let plain = word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ('\u{AC00}'..='\u{D7A3}').contains(&c));
+    let maybe_number = word.as_bytes().first().is_some_and(u8::is_ascii_digit) && word.contains('e');
+    plain && !maybe_number
+}
+
 /// PostgreSQL's lexeme order (`tsCompareString`): bytes of the common
 /// prefix, then the shorter first.
 fn compare_lexemes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
@@ -219,6 +324,56 @@ mod tests {
         }
         out.extend_from_slice(&strings);
         out
+    }
+
+    #[test]
+    fn simple_tsvector_has_postgres_layout() {
+        // to_tsvector('simple', 'b a b 가') = 'a':2 'b':1,3 '가':4
+        let got = simple_tsvector("b a  b 가").unwrap();
+        let mut want = 3i32.to_le_bytes().to_vec();
+        // strings: "a" pad npos=1 pos=2 | "b" pad npos=2 pos 1,3 | "가"(3) pad npos=1 pos=4
+        let entries = [(1u32, 0u32), (1, 6), (3, 14)];
+        for (len, off) in entries {
+            want.extend_from_slice(&(1 | (len << 1) | (off << 12)).to_le_bytes());
+        }
+        want.extend_from_slice(b"a\0");
+        want.extend_from_slice(&[1, 0, 2, 0]);
+        want.extend_from_slice(b"b\0");
+        want.extend_from_slice(&[2, 0, 1, 0, 3, 0]);
+        want.extend_from_slice("가".as_bytes());
+        want.push(0);
+        want.extend_from_slice(&[1, 0, 4, 0]);
+        assert_eq!(got, want);
+        assert_eq!(term_frequencies(&got, &["a", "b", "가", "c"]), vec![1, 2, 1, 0]);
+    }
+
+    #[test]
+    fn simple_tsvector_applies_postgres_limits() {
+        assert_eq!(simple_tsvector("").unwrap(), 0i32.to_le_bytes().to_vec());
+        // At most 255 positions per lexeme.
+        let many = vec!["x"; 400].join(" ");
+        assert_eq!(term_frequencies(&simple_tsvector(&many).unwrap(), &["x"]), vec![255]);
+        // Positions beyond 16383 collapse into 16383, kept once.
+        let long = format!("{} y y", vec!["w"; 20000].join(" "));
+        assert_eq!(term_frequencies(&simple_tsvector(&long).unwrap(), &["y"]), vec![1]);
+    }
+
+    #[test]
+    fn simple_tsvector_refuses_what_the_parser_may_split() {
+        for text in ["Hello", "a-b", "1e5x", "3e", "école", "東京", "x\ty", &"a".repeat(2047)] {
+            assert_eq!(simple_tsvector(text), None, "{text}");
+        }
+        for text in ["e1 x1e5 5ht2a 0x1f 123", "탄핵을 탄핵", "b2b를 b2b"] {
+            assert!(simple_tsvector(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn counts_document_frequencies() {
+        let a = simple_tsvector("x y x").unwrap();
+        let b = simple_tsvector("y z").unwrap();
+        let got = document_frequencies([a.as_slice(), b.as_slice(), &[9, 9][..]]);
+        assert_eq!(got, vec![(&b"x"[..], 1), (&b"y"[..], 2), (&b"z"[..], 1)]);
     }
 
     #[test]
