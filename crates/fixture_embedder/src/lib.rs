@@ -59,6 +59,9 @@ pub enum Fault {
     /// HTTP 500 for any request with an input containing this substring;
     /// other requests succeed.
     Poison(String),
+    /// Like [`Fault::Hang`], but only for requests with an input containing
+    /// this substring (a text the model chokes on); other requests succeed.
+    HangOn(String),
     /// `/api/embed` answers 404 "404 page not found", like Ollama < 0.3.
     NoEmbedEndpoint,
 }
@@ -76,6 +79,7 @@ impl Fault {
             Fault::WrongDimension => "wrong_dimension",
             Fault::NaN => "nan",
             Fault::Poison(_) => "poison",
+            Fault::HangOn(_) => "hang_on",
             Fault::NoEmbedEndpoint => "no_embed_endpoint",
         }
     }
@@ -86,6 +90,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::Delay(d) => write!(f, "delay:{}", d.as_millis()),
             Fault::Poison(s) => write!(f, "poison:{s}"),
+            Fault::HangOn(s) => write!(f, "hang_on:{s}"),
             other => f.write_str(other.name()),
         }
     }
@@ -96,7 +101,8 @@ impl FromStr for Fault {
 
     /// Accepts `none`, `http500`/`500`, `hang`, `delay:MS`,
     /// `malformed_json`/`malformed`, `wrong_count`, `wrong_dimension`/`wrong_dim`,
-    /// `nan`, `poison:SUBSTRING`, `no_embed_endpoint`/`404` (case-insensitive names).
+    /// `nan`, `poison:SUBSTRING`, `hang_on:SUBSTRING`, `no_embed_endpoint`/`404`
+    /// (case-insensitive names).
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let (name, arg) = match spec.split_once(':') {
             Some((n, a)) => (n, Some(a)),
@@ -117,11 +123,12 @@ impl FromStr for Fault {
             ("wrong_dimension" | "wrong_dim", None) => Fault::WrongDimension,
             ("nan", None) => Fault::NaN,
             ("poison", Some(s)) => Fault::Poison(s.to_string()),
+            ("hang_on", Some(s)) => Fault::HangOn(s.to_string()),
             ("no_embed_endpoint" | "404", None) => Fault::NoEmbedEndpoint,
             _ => {
                 return Err(format!(
                     "unknown fault {spec:?}; valid: none, http500, hang, delay:MS, malformed_json, \
-                     wrong_count, wrong_dimension, nan, poison:SUBSTRING, no_embed_endpoint"
+                     wrong_count, wrong_dimension, nan, poison:SUBSTRING, hang_on:SUBSTRING, no_embed_endpoint"
                 ))
             }
         };
@@ -709,6 +716,7 @@ fn embed(shared: &Shared, req: &Request, api: Api, epoch: u64) -> Option<Respons
     // Held requests are dropped unanswered if the server stops meanwhile.
     let stopped = match &fault {
         Fault::Hang => shared.hang(gen, epoch),
+        Fault::HangOn(p) if parsed.inputs.iter().any(|t| t.contains(p.as_str())) => shared.hang(gen, epoch),
         Fault::Delay(d) => shared.sleep(*d, epoch),
         _ => false,
     };

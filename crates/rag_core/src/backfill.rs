@@ -18,11 +18,11 @@ pub const PROBE_TEXT: &str = "rag_search embedding probe";
 /// What a failed embedding request says about the inputs it carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureScope {
-    /// The server could not be used (unreachable, timed out, overloaded,
+    /// The server could not be used (unreachable, overloaded,
     /// misconfigured): retry the whole batch later and blame no input.
     Server,
-    /// The server answered, but wrongly: possibly because of one input.
-    /// Split the batch to find out.
+    /// The server answered wrongly or not in time: possibly because of one
+    /// input. Split the batch to find out (after a probe).
     Response,
     /// The caller asked to stop.
     Cancelled,
@@ -36,9 +36,11 @@ pub enum FailureScope {
 pub fn failure_scope(err: &EmbedError) -> FailureScope {
     match err {
         EmbedError::Cancelled => FailureScope::Cancelled,
-        EmbedError::Connect { .. } | EmbedError::Timeout { .. } | EmbedError::Config { .. } => {
-            FailureScope::Server
-        }
+        EmbedError::Connect { .. } | EmbedError::Config { .. } => FailureScope::Server,
+        // A timeout may be the server (down, overloaded) or one input the
+        // model chokes on; only the latter must not stall the backfill
+        // forever, and the probe tells them apart.
+        EmbedError::Timeout { .. } => FailureScope::Response,
         EmbedError::Http { status, .. } => match status {
             408 | 429 | 502 | 503 | 504 => FailureScope::Server,
             _ => FailureScope::Response,
@@ -683,7 +685,7 @@ mod tests {
         assert_eq!(failure_scope(&http(503)), FailureScope::Server);
         assert_eq!(failure_scope(&http(429)), FailureScope::Server);
         let timeout = EmbedError::Timeout { model: "m".into(), url: "u".into(), after: Duration::from_secs(1) };
-        assert_eq!(failure_scope(&timeout), FailureScope::Server);
+        assert_eq!(failure_scope(&timeout), FailureScope::Response);
         let connect = EmbedError::Connect { model: "m".into(), url: "u".into(), detail: "refused".into() };
         assert_eq!(failure_scope(&connect), FailureScope::Server);
         let nan = EmbedError::NonFinite { model: "m".into(), url: "u".into(), detail: String::new() };

@@ -236,8 +236,8 @@ fn server_level_faults_defer_the_batch_and_back_off() {
         (Fault::WrongCount, 2, "expected 16 vectors, got 15"),
         (Fault::WrongDimension, 2, "3-dimensional"),
         (Fault::NaN, 2, "non-finite"),
-        // Unreachable or timing out: not even a probe.
-        (Fault::Hang, 1, "timed out"),
+        // Timing out: the probe times out too, so nothing is blamed.
+        (Fault::Hang, 2, "timed out"),
     ];
     for (fault, requests, message) in cases {
         fixture.reset_counts();
@@ -272,6 +272,36 @@ fn server_level_faults_defer_the_batch_and_back_off() {
     assert_eq!((s.claimed, s.embedded, s.failed, s.deferred, s.remaining), (16, 16, 0, 0, 0));
     assert_eq!(fixture.requests(), 4, "batch, probe, two halves");
     assert_vectors_match_fixture(&mut c, TEST_MODEL, TEST_DIM);
+}
+
+#[test]
+fn a_text_the_model_hangs_on_is_isolated_not_retried_forever() {
+    let db = "it_bf_hang_on";
+    let (mut c, fixture) = setup(db, 16);
+    c.batch_execute(&format!(
+        "SELECT * FROM rag_upsert_document('{db}:9', 'Title 9', 'Chunk text number 9 of {db}. STUCK')"
+    ))
+    .unwrap();
+    c.batch_execute("SET rag_search.embedding_timeout = '300ms'").unwrap();
+    fixture.set_fault(Fault::HangOn("STUCK".into()));
+
+    // The batch times out, the probe answers, so the batch is split and only
+    // the text the model hangs on (document 9's new text) fails; its 15
+    // neighbours are embedded.
+    let s = step(&mut c, 16);
+    assert_eq!((s.claimed, s.embedded, s.failed, s.deferred, s.remaining), (16, 15, 1, 0, 1));
+    let (kind, msg): (String, String) = {
+        let r = c.query_one("SELECT error_kind, last_error FROM rag_search.backfill_failures", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(kind, "timeout");
+    assert!(msg.contains("timed out"), "{msg}");
+    let backoff: bool =
+        c.query_one("SELECT backoff_until IS NULL FROM rag_search.backfill_state", &[]).unwrap().get(0);
+    assert!(backoff, "a healthy server is not backed off");
+    let st = status(&mut c);
+    assert_eq!((st.embedded, st.missing, st.retrying), (15, 1, 1));
+    fixture.set_fault(Fault::None);
 }
 
 #[test]
