@@ -36,7 +36,10 @@ echo "== 2/3 SQL tests in PostgreSQL 18 (cargo pgrx test)"
 pgdata="$ROOT/target/pgrx-test-pgdata"
 mkdir -p "$pgdata"
 if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$pgdata"; fi
-cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata"
+# One test at a time: the tests share one database and some run DDL on the
+# extension's tables (model and text-search switches, TRUNCATE), which can
+# deadlock with another test's open transaction.
+RUST_TEST_THREADS=1 cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata"
 
 echo "== 3/3 integration tests (live clusters, client connections)"
 cargo pgrx install --pg-config "$RAG_PG_CONFIG" >/dev/null

@@ -144,6 +144,7 @@ fn rag_set_text_search_config(config: Option<&str>) -> String {
     };
     Spi::connect_mut(|client| {
         client.update(queries::INDEX_STATE_LOCK, None, &[]).or_raise("lock index state");
+        client.update(queries::TERM_STATS_LOCK, None, &[]).or_raise("lock term statistics");
         let args: [DatumWithOid; 1] = [config.into()];
         let ddl = client
             .select(queries::TSV_REBUILD, None, &args)

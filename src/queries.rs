@@ -43,6 +43,7 @@ query!(QUERY_CACHE_TRIM, "query_cache_trim.sql");
 query!(QUERY_CACHE_WRITABLE, "query_cache_writable.sql");
 query!(CANDIDATE_PAGES, "candidate_pages.sql");
 query!(TERM_STATS_COMPACT, "term_stats_compact.sql");
+query!(TERM_STATS_LOCK, "term_stats_lock.sql");
 
 // Embedding backfill.
 query!(BACKFILL_TARGET_SHARE, "backfill_target_share.sql");

@@ -4,6 +4,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rag_core::fusion::bm25_idf;
+use rag_core::prune::{self, Term};
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
@@ -16,6 +17,12 @@ const COMMON_LEXEME_SHARE: f64 = 0.3;
 /// Below this many chunks every lexeme finds candidates: scans are cheap
 /// and shares are too noisy to call a lexeme common.
 const COMMON_LEXEME_MIN_CHUNKS: i64 = 1000;
+/// Pruning's first pass ranks the chunks of the rarest lexemes whose
+/// postings sum to at most this many per wanted hit (and at least
+/// PRUNE_SEED_MIN_POSTINGS): enough to find `limit` good chunks, few enough
+/// to be cheap.
+const PRUNE_SEED_POSTINGS_PER_HIT: i64 = 50;
+const PRUNE_SEED_MIN_POSTINGS: i64 = 2000;
 
 /// What ranking needs to know about the query and the corpus.
 pub struct QueryStats {
@@ -24,8 +31,29 @@ pub struct QueryStats {
     pub embedding_dim: i32,
     /// BM25 blob for rag_search.bm25.
     pub bm25_blob: Vec<u8>,
-    /// OR-tsquery of the selective lexemes; None when the query has none.
-    pub tsquery: Option<String>,
+    /// The lexemes that find candidates (the selective ones), with their
+    /// document frequency and IDF; empty when the query has none.
+    pub candidate_lexemes: Vec<(String, Term)>,
+    /// BM25 k1, for the pruning bounds.
+    pub k1: f64,
+}
+
+impl QueryStats {
+    /// OR-tsquery of every candidate lexeme; None when there is none.
+    fn all_lexemes_tsquery(&self) -> Option<String> {
+        let all: Vec<usize> = (0..self.candidate_lexemes.len()).collect();
+        Some(self.tsquery(&all)).filter(|t| !t.is_empty())
+    }
+
+    /// OR-tsquery of the candidate lexemes at `indices`.
+    pub(crate) fn tsquery(&self, indices: &[usize]) -> String {
+        indices
+            .iter()
+            .filter_map(|&i| self.candidate_lexemes.get(i))
+            .map(|(l, _)| tsquery_literal(l))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
 }
 
 pub fn query_stats(words: &[String]) -> QueryStats {
@@ -43,24 +71,23 @@ pub fn query_stats(words: &[String]) -> QueryStats {
         let avg_len = if chunks > 0 { lexemes_total as f64 / chunks as f64 } else { 1.0 };
         let terms: Vec<(String, f64)> =
             lexemes.iter().zip(&dfs).map(|(l, &df)| (l.clone(), bm25_idf(df as f64, n))).collect();
-        let blob = Bm25Query::new(terms, guc::bm25(), avg_len).to_blob();
+        let params = guc::bm25();
+        let blob = Bm25Query::new(terms, params, avg_len).to_blob();
 
         // A lexeme with no folded document frequency may still occur in
         // chunks whose statistics are pending, so it keeps finding candidates.
-        let present: Vec<(&String, i64)> = lexemes.iter().zip(dfs.iter().copied()).collect();
-        let selective: Vec<&String> = present
+        let present: Vec<(String, Term)> = lexemes
             .iter()
-            .filter(|(_, df)| chunks < COMMON_LEXEME_MIN_CHUNKS || (*df as f64) / n <= COMMON_LEXEME_SHARE)
-            .map(|(l, _)| *l)
+            .zip(dfs.iter().copied())
+            .map(|(l, df)| (l.clone(), Term { df, idf: bm25_idf(df as f64, n) }))
             .collect();
-        let chosen: Vec<&String> =
-            if selective.is_empty() { present.iter().map(|(l, _)| *l).collect() } else { selective };
-        let tsquery = if chosen.is_empty() {
-            None
-        } else {
-            Some(chosen.iter().map(|l| tsquery_literal(l)).collect::<Vec<_>>().join(" | "))
-        };
-        QueryStats { chunks, embedding_model, embedding_dim, bm25_blob: blob, tsquery }
+        let selective: Vec<(String, Term)> = present
+            .iter()
+            .filter(|(_, t)| chunks < COMMON_LEXEME_MIN_CHUNKS || (t.df as f64) / n <= COMMON_LEXEME_SHARE)
+            .cloned()
+            .collect();
+        let candidate_lexemes = if selective.is_empty() { present } else { selective };
+        QueryStats { chunks, embedding_model, embedding_dim, bm25_blob: blob, candidate_lexemes, k1: params.k1 }
     })
 }
 
@@ -86,10 +113,51 @@ pub struct FtsHit {
     pub score: f64,
 }
 
+/// The `limit` best chunks by BM25 among those containing any candidate
+/// lexeme, pruned with MaxScore (rag_core::prune): the chunks of the rarest
+/// lexemes give a score that the top `limit` must reach, and then only
+/// chunks containing a lexeme that can still reach it are ranked. Exactly
+/// the unpruned result, without reading the long posting lists of common
+/// words when rare words decide the ranking.
 pub fn fts_candidates(stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<FtsHit> {
-    let Some(tsq) = &stats.tsquery else { return Vec::new() };
+    let terms: Vec<Term> = stats.candidate_lexemes.iter().map(|(_, t)| *t).collect();
+    let all: Vec<usize> = (0..terms.len()).collect();
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    if terms.len() == 1 || limit <= 0 {
+        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+    }
+    let seeds = prune::seed_terms(&terms, (limit.saturating_mul(PRUNE_SEED_POSTINGS_PER_HIT)).max(PRUNE_SEED_MIN_POSTINGS));
+    if seeds.len() == terms.len() {
+        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+    }
+    let first = ranked_chunks(stats, &stats.tsquery(&seeds), limit, filter);
+    let threshold = match usize::try_from(limit).ok().and_then(|k| first.get(k.wrapping_sub(1))) {
+        Some(kth) => kth.score,
+        // Fewer than `limit` chunks: no bound to prune with.
+        None => 0.0,
+    };
+    let essential = prune::essential_terms(&terms, stats.k1, threshold);
+    if essential.is_empty() {
+        // Unreachable (a real score is below the sum of all bounds); safe.
+        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+    }
+    let mut seeds_sorted = seeds;
+    seeds_sorted.sort_unstable();
+    if essential == seeds_sorted {
+        return first;
+    }
+    ranked_chunks(stats, &stats.tsquery(&essential), limit, filter)
+}
+
+/// Chunks matching `tsquery` (an OR of lexemes), best BM25 first.
+pub(crate) fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonB>) -> Vec<FtsHit> {
+    if tsq.is_empty() {
+        return Vec::new();
+    }
     let args: [DatumWithOid; 4] = [
-        tsq.as_str().into(),
+        tsq.into(),
         stats.bm25_blob.clone().into(),
         limit.into(),
         filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
@@ -150,7 +218,7 @@ pub fn lexical_candidates(q: &str, stats: &QueryStats, limit: i64, filter: &Opti
         q.into(),
         limit.into(),
         filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
-        stats.tsquery.as_deref().into(),
+        stats.all_lexemes_tsquery().into(),
         stats.bm25_blob.clone().into(),
     ];
     Spi::connect(|client| {

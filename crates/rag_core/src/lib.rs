@@ -9,5 +9,6 @@ pub mod chunk;
 pub mod embed;
 pub mod fusion;
 pub mod hash;
+pub mod prune;
 pub mod text;
 pub mod tsvector;
