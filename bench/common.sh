@@ -29,6 +29,11 @@ require_shared() {
 }
 
 bench_setup() {
+    # setup.sh checks (and if need be initialises) PGRX_HOME against
+    # RAG_PG_CONFIG: point both at what the benchmark uses, so that it does
+    # not re-point the default ~/.pgrx at another PostgreSQL.
+    if [ -n "${RAG_BENCH_PG_CONFIG:-}" ]; then export RAG_PG_CONFIG="$RAG_BENCH_PG_CONFIG"; fi
+    if [ -n "${RAG_BENCH_PGRX_HOME:-}" ]; then export PGRX_HOME="$RAG_BENCH_PGRX_HOME"; fi
     bash scripts/setup.sh
     # shellcheck source=scripts/env.sh
     source scripts/env.sh

@@ -1,8 +1,11 @@
-//! Search latency of rag_search at 100k chunks × 1024 dimensions, top_k 8,
-//! one client: every mode of rag_hybrid_search (vector overload, so no
-//! embedding server time), rag_candidate_pages, and in the same run a
-//! client-side version of the reference retriever (separate queries over the
-//! same connection, re-ranking in Rust).
+//! Search latency of rag_search at 1024 dimensions, top_k 8, one client:
+//! every mode of rag_hybrid_search (vector overload, so no embedding server
+//! time), rag_candidate_pages, and in the same run a client-side version of
+//! the reference retriever (separate queries over the same connection,
+//! re-ranking in Rust) — at several corpus sizes (`--sizes`, chunks;
+//! default 10k, 30k, 100k), growing one seeded corpus from size to size.
+//! The largest size gets the detailed report (per-step times, where the
+//! extension's time goes, plans).
 //!
 //! The corpus is generated deterministically (fixed seed). Run through
 //! bench/search_latency.sh, which builds and installs the extension and
@@ -16,16 +19,21 @@ use std::time::Instant;
 
 use pgvector::Vector;
 use postgres::{Client, Statement};
-use rag_search_bench::{load_average, 
-    connect, connect_with_notices, fresh_database, machine_markdown, percentile, replace_section, Args, BarChart,
-    Result,
+use rag_search_bench::{
+    connect, connect_with_notices, fmt_count, fresh_database, load_average, machine_markdown, parse_counts, percentile,
+    replace_section, Args, BarChart, LineChart, Result, Series,
 };
 use serde_json::{json, Value};
 
 const DATABASE: &str = "rag_bench_latency";
 const SEED: u64 = 0x5EED_2024;
+/// Documents generated before the queries: corpus sizes up to
+/// DOCS × CHUNKS_PER_DOC chunks are prefixes of the same documents with the
+/// same queries; larger sizes continue the document stream after them.
 const DOCS: usize = 20_000;
 const CHUNKS_PER_DOC: usize = 5;
+/// Corpus sizes in chunks unless --sizes says otherwise.
+const DEFAULT_SIZES: &str = "10000,30000,100000";
 const DIM: usize = 1024;
 const VOCABULARY: usize = 30_000;
 /// Share of the vocabulary that is Korean (Hangul) words.
@@ -94,34 +102,46 @@ fn main() -> Result<()> {
     let dsn = args.get("dsn");
     let started = Instant::now();
     let load_at_start = load_average();
+    let sizes = parse_counts(args.get_or("sizes", DEFAULT_SIZES))?;
+    if let Some(bad) = sizes.iter().find(|n| *n % CHUNKS_PER_DOC != 0) {
+        return Err(format!("corpus sizes are whole documents of {CHUNKS_PER_DOC} chunks; {bad} is not").into());
+    }
+    let largest = *sizes.last().expect("parse_counts returns at least one size");
 
-    let corpus = Corpus::generate();
+    let corpus = Corpus::generate(largest / CHUNKS_PER_DOC);
     let mut client = fresh_database(dsn, DATABASE)?;
-    let load = load(&mut client, &corpus)?;
-    println!("{}", load.summary);
+    let mut loader = Loader::new(&mut client)?;
+    let mut measured: Vec<SizeResult> = Vec::new();
+    for &chunks in &sizes {
+        println!("== {chunks} chunks");
+        let load = loader.grow(&mut client, &corpus, chunks / CHUNKS_PER_DOC)?;
+        println!("{}", load.summary);
 
-    let mut bench = Bench::new(connect(dsn, DATABASE)?, &corpus)?;
-    println!("warm-up: every variant on every query");
-    bench.pass(false)?;
-    println!("measuring: every variant on every query, variants rotated per query");
-    bench.pass(true)?;
-    let results = bench.results();
-    for r in &results {
-        println!(
-            "{:<34} p50 {:>8.2} ms  p95 {:>8.2} ms  mean {:>8.2} ms{}",
-            r.label,
-            r.p50,
-            r.p95,
-            r.mean,
-            if r.errors > 0 { format!("  {} ERRORS, first: {}", r.errors, r.first_error) } else { String::new() }
-        );
-    }
-    let steps = bench.step_percentiles();
-    for (name, p50, p95) in &steps {
-        println!("  reference {name:<52} p50 {p50:>7.2} ms  p95 {p95:>7.2} ms");
+        let mut bench = Bench::new(connect(dsn, DATABASE)?, &corpus)?;
+        println!("warm-up: every variant on every query");
+        bench.pass(false)?;
+        println!("measuring: every variant on every query, variants rotated per query");
+        bench.pass(true)?;
+        let results = bench.results();
+        for r in &results {
+            println!(
+                "{:<34} p50 {:>8.2} ms  p95 {:>8.2} ms  mean {:>8.2} ms{}",
+                r.label,
+                r.p50,
+                r.p95,
+                r.mean,
+                if r.errors > 0 { format!("  {} ERRORS, first: {}", r.errors, r.first_error) } else { String::new() }
+            );
+        }
+        let steps = bench.step_percentiles();
+        for (name, p50, p95) in &steps {
+            println!("  reference {name:<52} p50 {p50:>7.2} ms  p95 {p95:>7.2} ms");
+        }
+        measured.push(SizeResult { chunks, load, results, steps });
     }
 
-    let diagnosis = diagnose(dsn, &corpus, &results)?;
+    let last = measured.last().expect("at least one size");
+    let diagnosis = diagnose(dsn, &corpus, &last.results)?;
     let date: String = client
         .query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'", &[])?
         .get(0);
@@ -131,18 +151,31 @@ fn main() -> Result<()> {
         revision: args.get("revision"),
         date: &date,
         seconds: started.elapsed().as_secs_f64(),
-        load: &load,
+        model: &loader.model,
+        rebuilt: &loader.rebuilt(),
         corpus: &corpus,
-        results: &results,
-        steps: &steps,
+        sizes: &measured,
         diagnosis: &diagnosis,
     });
     replace_section(Path::new(args.get("report")), "## Search latency", &report)?;
     let charts = Path::new(args.get("charts"));
     std::fs::create_dir_all(charts)?;
-    std::fs::write(charts.join("search_latency.svg"), chart(&results).to_svg())?;
-    println!("wrote the \"Search latency\" section of {} and {}/search_latency.svg", args.get("report"), charts.display());
+    std::fs::write(charts.join("search_latency.svg"), chart(last).to_svg())?;
+    std::fs::write(charts.join("search_latency_vs_corpus.svg"), corpus_chart(&measured).to_svg())?;
+    println!(
+        "wrote the \"Search latency\" section of {} and search_latency.svg, search_latency_vs_corpus.svg in {}",
+        args.get("report"),
+        charts.display()
+    );
     Ok(())
+}
+
+/// The measurements at one corpus size.
+struct SizeResult {
+    chunks: usize,
+    load: Load,
+    results: Vec<VariantResult>,
+    steps: Vec<(&'static str, f64, f64)>,
 }
 
 /// SplitMix64: tiny, fast and stable across versions, so the corpus is the
@@ -192,7 +225,9 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn generate() -> Corpus {
+    /// `docs` documents: the first DOCS of them, then the queries, then the
+    /// rest, so that the queries do not depend on `docs`.
+    fn generate(docs: usize) -> Corpus {
         let mut rng = Rng(SEED);
         let mut words: Vec<String> = Vec::with_capacity(VOCABULARY);
         let mut seen = HashSet::new();
@@ -218,9 +253,8 @@ impl Corpus {
             &words[cdf.partition_point(|c| *c < x).min(VOCABULARY - 1)]
         };
 
-        let mut documents = Vec::with_capacity(DOCS);
-        for i in 0..DOCS {
-            let title_words: Vec<&str> = (0..rng.between(3, 7)).map(|_| zipf(&mut rng)).collect();
+        let document = |rng: &mut Rng, i: usize| -> (String, String, String) {
+            let title_words: Vec<&str> = (0..rng.between(3, 7)).map(|_| zipf(rng)).collect();
             let mut paragraphs = Vec::with_capacity(CHUNKS_PER_DOC);
             for _ in 0..CHUNKS_PER_DOC {
                 let target = rng.between(PARAGRAPH_CHARS.0, PARAGRAPH_CHARS.1);
@@ -232,18 +266,19 @@ impl Corpus {
                             p.push_str(". ");
                         }
                         sentence_left = rng.between(6, 18);
-                        p.push_str(&capitalised(zipf(&mut rng)));
+                        p.push_str(&capitalised(zipf(rng)));
                     } else {
                         p.push(' ');
-                        p.push_str(zipf(&mut rng));
+                        p.push_str(zipf(rng));
                     }
                     sentence_left -= 1;
                 }
                 p.push('.');
                 paragraphs.push(p);
             }
-            documents.push((format!("doc-{i:05}"), capitalised(&title_words.join(" ")), paragraphs.join("\n\n")));
-        }
+            (format!("doc-{i:05}"), capitalised(&title_words.join(" ")), paragraphs.join("\n\n"))
+        };
+        let mut documents: Vec<_> = (0..DOCS).map(|i| document(&mut rng, i)).collect();
 
         let mut queries = Vec::with_capacity(QUERIES);
         for _ in 0..QUERIES {
@@ -257,12 +292,14 @@ impl Corpus {
             }
             queries.push((q, rng.unit_vector()));
         }
+        documents.truncate(docs);
+        documents.extend((DOCS..docs).map(|i| document(&mut rng, i)));
         Corpus { documents, queries, korean_words }
     }
 
     fn mean_words_per_chunk(&self) -> f64 {
         let words: usize = self.documents.iter().map(|d| d.2.split_whitespace().count()).sum();
-        words as f64 / (DOCS * CHUNKS_PER_DOC) as f64
+        words as f64 / (self.documents.len() * CHUNKS_PER_DOC) as f64
     }
 }
 
@@ -293,105 +330,131 @@ fn capitalised(s: &str) -> String {
     }
 }
 
+/// How one corpus size was loaded.
 struct Load {
     summary: String,
-    model: String,
-    /// Indexes dropped for loading and rebuilt.
-    rebuilt: Vec<String>,
 }
 
-/// Loads the corpus through the API, fills the embeddings, rebuilds the
-/// chunk indexes and analyses.
-fn load(client: &mut Client, corpus: &Corpus) -> Result<Load> {
-    let t = Instant::now();
-    client.batch_execute("CREATE EXTENSION rag_search CASCADE")?;
-    let state = client.query_one("SELECT embedding_model, embedding_dim FROM rag_search.index_state", &[])?;
-    let (model, dim): (String, i32) = (state.get(0), state.get(1));
-    if dim as usize != DIM {
-        return Err(format!("the extension's default dimension is {dim}, the benchmark generates {DIM}").into());
-    }
-    // The GIN and HNSW indexes of the chunks are dropped and rebuilt from
-    // their own definitions after loading: building them once is much faster
-    // than maintaining them through 100k inserts and 100k embedding updates.
-    let definitions: Vec<(String, String)> = client
-        .query(
-            "SELECT indexname, indexdef FROM pg_indexes
-             WHERE schemaname = 'rag_search' AND tablename = 'chunks' AND indexdef ~ ' USING (gin|hnsw) '
-             ORDER BY indexname",
-            &[],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    for (name, _) in &definitions {
-        client.batch_execute(&format!("DROP INDEX rag_search.{name}"))?;
+/// Grows the corpus in the database from size to size.
+struct Loader {
+    model: String,
+    dim: i32,
+    /// The GIN and HNSW indexes of the chunks (name, definition).
+    definitions: Vec<(String, String)>,
+    /// Documents in the database.
+    loaded: usize,
+    /// Draws the embeddings, chunk after chunk in (doc_id, ordinal) order;
+    /// continued from size to size, so every size holds the same vectors a
+    /// single load of it would.
+    rng: Rng,
+}
+
+impl Loader {
+    fn new(client: &mut Client) -> Result<Loader> {
+        client.batch_execute("CREATE EXTENSION rag_search CASCADE")?;
+        let state = client.query_one("SELECT embedding_model, embedding_dim FROM rag_search.index_state", &[])?;
+        let (model, dim): (String, i32) = (state.get(0), state.get(1));
+        if dim as usize != DIM {
+            return Err(format!("the extension's default dimension is {dim}, the benchmark generates {DIM}").into());
+        }
+        let definitions = client
+            .query(
+                "SELECT indexname, indexdef FROM pg_indexes
+                 WHERE schemaname = 'rag_search' AND tablename = 'chunks' AND indexdef ~ ' USING (gin|hnsw) '
+                 ORDER BY indexname",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        // Seeded apart from the text so the vectors do not depend on it.
+        Ok(Loader { model, dim, definitions, loaded: 0, rng: Rng(SEED ^ 0xE3BE_DD1A) })
     }
 
-    client.batch_execute(&format!(
-        "SET rag_search.chunk_max_chars = {CHUNK_MAX_CHARS}; SET rag_search.chunk_overlap_chars = 0"
-    ))?;
-    for batch in corpus.documents.chunks(BATCH) {
-        let docs: Vec<Value> =
-            batch.iter().map(|(id, title, content)| json!({"doc_id": id, "title": title, "content": content})).collect();
-        client.execute("SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)", &[&Value::Array(docs).to_string()])?;
+    /// Names of the indexes dropped for loading and rebuilt.
+    fn rebuilt(&self) -> Vec<String> {
+        self.definitions.iter().map(|(name, _)| name.clone()).collect()
     }
-    let ingest_s = t.elapsed().as_secs_f64();
 
-    let ids: Vec<i64> = client
-        .query(
-            "SELECT c.id FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
-             ORDER BY d.doc_id, c.ordinal",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if ids.len() != DOCS * CHUNKS_PER_DOC {
-        return Err(format!("expected {} chunks, ingestion made {}", DOCS * CHUNKS_PER_DOC, ids.len()).into());
-    }
-    let t_embed = Instant::now();
-    // Seeded apart from the text so the vectors do not depend on it.
-    let mut rng = Rng(SEED ^ 0xE3BE_DD1A);
-    for batch in ids.chunks(BATCH) {
-        let vectors: Vec<Vector> = batch.iter().map(|_| rng.unit_vector()).collect();
-        client.execute(
-            "UPDATE rag_search.chunks c
-             SET embedding = u.e, embedding_model = $3, embedding_dim = $4, embedded_at = now()
-             FROM unnest($1::bigint[], $2::vector[]) AS u(id, e)
-             WHERE c.id = u.id",
-            &[&batch, &vectors, &model, &dim],
-        )?;
-    }
-    let embed_s = t_embed.elapsed().as_secs_f64();
-
-    client.batch_execute("VACUUM rag_search.chunks")?;
-    let mut index_times = Vec::new();
-    for (name, def) in &definitions {
+    /// Adds documents up to `docs` through the API, fills their embeddings,
+    /// rebuilds the chunk indexes and analyses.
+    fn grow(&mut self, client: &mut Client, corpus: &Corpus, docs: usize) -> Result<Load> {
         let t = Instant::now();
-        client.batch_execute(def)?;
-        index_times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
+        // The GIN and HNSW indexes of the chunks are dropped and rebuilt from
+        // their own definitions after loading: building them once is much
+        // faster than maintaining them through 100k inserts and 100k
+        // embedding updates.
+        for (name, _) in &self.definitions {
+            client.batch_execute(&format!("DROP INDEX IF EXISTS rag_search.{name}"))?;
+        }
+        client.batch_execute(&format!(
+            "SET rag_search.chunk_max_chars = {CHUNK_MAX_CHARS}; SET rag_search.chunk_overlap_chars = 0"
+        ))?;
+        for batch in corpus.documents[self.loaded..docs].chunks(BATCH) {
+            let docs: Vec<Value> = batch
+                .iter()
+                .map(|(id, title, content)| json!({"doc_id": id, "title": title, "content": content}))
+                .collect();
+            client.execute("SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)", &[&Value::Array(docs).to_string()])?;
+        }
+        self.loaded = docs;
+        let ingest_s = t.elapsed().as_secs_f64();
+
+        let ids: Vec<i64> = client
+            .query(
+                "SELECT c.id FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
+                 WHERE c.embedding IS NULL
+                 ORDER BY d.doc_id, c.ordinal",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let total: i64 = client.query_one("SELECT count(*) FROM rag_search.chunks", &[])?.get(0);
+        if total as usize != docs * CHUNKS_PER_DOC {
+            return Err(format!("expected {} chunks, ingestion made {total}", docs * CHUNKS_PER_DOC).into());
+        }
+        let t_embed = Instant::now();
+        for batch in ids.chunks(BATCH) {
+            let vectors: Vec<Vector> = batch.iter().map(|_| self.rng.unit_vector()).collect();
+            client.execute(
+                "UPDATE rag_search.chunks c
+                 SET embedding = u.e, embedding_model = $3, embedding_dim = $4, embedded_at = now()
+                 FROM unnest($1::bigint[], $2::vector[]) AS u(id, e)
+                 WHERE c.id = u.id",
+                &[&batch, &vectors, &self.model, &self.dim],
+            )?;
+        }
+        let embed_s = t_embed.elapsed().as_secs_f64();
+
+        client.batch_execute("VACUUM rag_search.chunks")?;
+        let mut index_times = Vec::new();
+        for (name, def) in &self.definitions {
+            let t = Instant::now();
+            client.batch_execute(def)?;
+            index_times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
+        }
+        client.batch_execute("VACUUM ANALYZE")?;
+        let sizes: Vec<String> = client
+            .query(
+                "SELECT indexrelid::regclass::text || ' ' || pg_size_pretty(pg_relation_size(indexrelid))
+                 FROM pg_index WHERE indrelid = 'rag_search.chunks'::regclass ORDER BY 1",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let table: String = client.query_one("SELECT pg_size_pretty(pg_table_size('rag_search.chunks'))", &[])?.get(0);
+        let summary = format!(
+            "{docs} documents × {CHUNKS_PER_DOC} chunks = {total} chunks; chunks table {table}, indexes: {}. \
+             Load {:.0} s ({} new chunks): ingest {ingest_s:.0} s, embeddings {embed_s:.0} s, index builds {}.",
+            sizes.join(", "),
+            t.elapsed().as_secs_f64(),
+            ids.len(),
+            index_times.join(", "),
+        );
+        Ok(Load { summary })
     }
-    client.batch_execute("VACUUM ANALYZE")?;
-    let sizes: Vec<String> = client
-        .query(
-            "SELECT indexrelid::regclass::text || ' ' || pg_size_pretty(pg_relation_size(indexrelid))
-             FROM pg_index WHERE indrelid = 'rag_search.chunks'::regclass ORDER BY 1",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let table: String = client.query_one("SELECT pg_size_pretty(pg_table_size('rag_search.chunks'))", &[])?.get(0);
-    let summary = format!(
-        "{DOCS} documents × {CHUNKS_PER_DOC} chunks = {} chunks; chunks table {table}, indexes: {}. \
-         Load {:.0} s: ingest {ingest_s:.0} s, embeddings {embed_s:.0} s, index builds {}.",
-        ids.len(),
-        sizes.join(", "),
-        t.elapsed().as_secs_f64(),
-        index_times.join(", "),
-    );
-    let rebuilt = definitions.into_iter().map(|(name, _)| name).collect();
-    Ok(Load { summary, model, rebuilt })
 }
 
 /// One measured variant's latencies.
@@ -817,10 +880,11 @@ struct Report<'a> {
     revision: &'a str,
     date: &'a str,
     seconds: f64,
-    load: &'a Load,
+    model: &'a str,
+    rebuilt: &'a [String],
     corpus: &'a Corpus,
-    results: &'a [VariantResult],
-    steps: &'a [(&'static str, f64, f64)],
+    /// Ascending corpus sizes; the last gets the detailed report.
+    sizes: &'a [SizeResult],
     diagnosis: &'a Diagnosis,
 }
 
@@ -828,18 +892,35 @@ fn report(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Command: `{}` (whole run {:.0} s) · {} · rag_search at {}\n", r.command, r.seconds, r.date, r.revision);
     s.push_str(&machine_markdown(r.load_at_start));
+    let largest = r.sizes.last().expect("at least one size");
+    let size_list: Vec<String> = r.sizes.iter().map(|z| z.chunks.to_string()).collect();
     let _ = writeln!(
         s,
-        "\nCorpus, generated with seed {SEED:#x}: {DOCS} documents with titles of 3–7 words and {CHUNKS_PER_DOC} \
+        "\nCorpus, generated with seed {SEED:#x}: documents with titles of 3–7 words and {CHUNKS_PER_DOC} \
          paragraphs of {}–~975 characters (mean {:.0} words per chunk), ingested with `rag_upsert_documents` \
          (`chunk_max_chars = {CHUNK_MAX_CHARS}`, no overlap, so one paragraph = one chunk). Words are drawn \
          from a Zipf (s = {ZIPF_S}) distribution over {VOCABULARY} synthetic words, {} of them Korean \
          (Hangul). Embeddings are random unit vectors at {DIM} dimensions stored under the current model \
-         ({}). {}\n\n\
+         ({}). One run grows the corpus through {} chunks (sizes: `--sizes`, `LATENCY_SIZES` in the \
+         script): each size adds the next documents of the same seeded stream, so a smaller corpus is a \
+         prefix of a larger one, and the queries are the same at every size.\n",
+        PARAGRAPH_CHARS.0,
+        r.corpus.mean_words_per_chunk(),
+        r.corpus.korean_words,
+        r.model,
+        size_list.join(", "),
+    );
+    for z in r.sizes {
+        let _ = writeln!(s, "- {}", z.load.summary);
+    }
+    let _ = writeln!(
+        s,
+        "\n\
          Throwaway PostgreSQL 18 cluster: shared_buffers 2GB, maintenance_work_mem 2GB, \
          max_parallel_maintenance_workers 1, fsync/full_page_writes/synchronous_commit off (irrelevant to \
-         read latency), other settings default; `VACUUM ANALYZE` after loading. The GIN and HNSW indexes of \
-         the chunks ({}) are dropped before loading and recreated afterwards from their own definitions.\n\n\
+         read latency), other settings default; `VACUUM ANALYZE` after loading each size. The GIN and HNSW \
+         indexes of the chunks ({}) are dropped before loading each size and recreated afterwards from their \
+         own definitions.\n\n\
          {QUERIES} queries of 2–4 distinct words from the same Zipf distribution, each with a random unit \
          query vector; top_k {TOP_K}; one client connection over TCP on localhost with prepared statements; \
          one warm-up pass of every variant over every query, then one measured pass, the order of the \
@@ -854,17 +935,17 @@ fn report(r: &Report) -> String {
          (6) neighbour chunks (±{REF_WINDOW}) of the best {REF_RULE_CANDIDATES} fetched, +{REF_KEYWORD_BONUS} when \
          the window or title contains every query word, top {TOP_K}. Run with an OR tsquery (the \
          extension's recall-first semantics) and with an AND tsquery.\n",
-        PARAGRAPH_CHARS.0,
-        r.corpus.mean_words_per_chunk(),
-        r.corpus.korean_words,
-        r.load.model,
-        r.load.summary,
-        r.load.rebuilt.join(", "),
+        r.rebuilt.join(", "),
     );
 
+    s.push_str(&size_table(r.sizes));
+    s.push_str("\n![latency p50 (solid) and p95 (dashed) per mode versus corpus size](bench/charts/search_latency_vs_corpus.svg)\n");
+
+    let _ = writeln!(s, "\n### At {} chunks\n", largest.chunks);
+
     s.push_str("| variant | p50 ms | p95 ms | mean ms | target | |\n|---|---:|---:|---:|---|---|\n");
-    let hybrid = r.results.iter().find(|v| v.variant == Variant::Search { mode: "hybrid", options: None });
-    for v in r.results {
+    let hybrid = largest.results.iter().find(|v| v.variant == Variant::Search { mode: "hybrid", options: None });
+    for v in &largest.results {
         let (target, verdict) = match v.variant {
             Variant::Search { mode: "hybrid", options: None } => {
                 (format!("p50 ≤ {HYBRID_P50_TARGET_MS} ms"), met(v.p50 <= HYBRID_P50_TARGET_MS && v.errors == 0))
@@ -883,20 +964,28 @@ fn report(r: &Report) -> String {
         };
         let _ = writeln!(s, "| {} | {:.2} | {:.2} | {:.2} | {target} | {verdict} |", v.label, v.p50, v.p95, v.mean);
     }
-    for v in r.results.iter().filter(|v| v.errors > 0) {
+    for v in largest.results.iter().filter(|v| v.errors > 0) {
         let _ = writeln!(s, "\n**Errors** in {}: {} failed queries, first: {}", v.label, v.errors, v.first_error);
     }
 
     s.push_str("\nReference pipeline (OR tsquery) by step:\n\n| step | p50 ms | p95 ms |\n|---|---:|---:|\n");
-    for (name, p50, p95) in r.steps {
+    for (name, p50, p95) in &largest.steps {
         let _ = writeln!(s, "| {name} | {p50:.2} | {p95:.2} |");
     }
 
-    s.push_str(
+    let _ = writeln!(
+        s,
+        "\n![latency p50/p95 per variant at {} chunks](bench/charts/search_latency.svg)",
+        largest.chunks
+    );
+
+    let _ = write!(
+        s,
         "\n### Where the extension's time goes\n\n\
-         A second pass over the queries per variant with `pg_stat_statements.track = all` and \
+         At {} chunks: a second pass over the queries per variant with `pg_stat_statements.track = all` and \
          `track_planning = on` (nested SPI statements included; means per call; the top-level call's row \
          includes its nested statements).\n",
+        largest.chunks
     );
     for (label, stats) in &r.diagnosis.statements {
         let _ = writeln!(s, "\n**{label}**\n\n| calls | exec ms | plan ms | rows | statement |\n|---:|---:|---:|---:|---|");
@@ -924,7 +1013,39 @@ fn report(r: &Report) -> String {
         }
         s.push_str("```\n</details>\n");
     }
-    s.push_str("\n![latency p50/p95 per variant](bench/charts/search_latency.svg)\n");
+    s
+}
+
+/// The "latency versus corpus size" table: p50 / p95 of every variant at
+/// every size, and p50 growth from the smallest to the largest.
+fn size_table(sizes: &[SizeResult]) -> String {
+    let mut s = String::new();
+    let (first, largest) = (&sizes[0], &sizes[sizes.len() - 1]);
+    s.push_str("### Latency versus corpus size\n\np50 / p95 in milliseconds at each size");
+    if sizes.len() > 1 {
+        let _ = write!(s, "; the last column is p50 at {} ÷ p50 at {} chunks", largest.chunks, first.chunks);
+    }
+    s.push_str(".\n\n| variant |");
+    for z in sizes {
+        let _ = write!(s, " {} chunks p50 / p95 |", z.chunks);
+    }
+    if sizes.len() > 1 {
+        s.push_str(" p50 growth |");
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(sizes.len() + usize::from(sizes.len() > 1)));
+    s.push('\n');
+    for (vi, (label, _)) in VARIANTS.iter().enumerate() {
+        let _ = write!(s, "| {label} |");
+        for z in sizes {
+            let v = &z.results[vi];
+            let _ = write!(s, " {:.2} / {:.2}{} |", v.p50, v.p95, if v.errors > 0 { " (errors)" } else { "" });
+        }
+        if sizes.len() > 1 {
+            let _ = write!(s, " {:.1}× |", largest.results[vi].p50 / first.results[vi].p50);
+        }
+        s.push('\n');
+    }
     s
 }
 
@@ -936,9 +1057,10 @@ fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
 }
 
-fn chart(results: &[VariantResult]) -> BarChart {
+fn chart(size: &SizeResult) -> BarChart {
+    let results = &size.results;
     BarChart {
-        title: format!("Search latency, {} chunks × {DIM}-d, top_k {TOP_K}, one client", DOCS * CHUNKS_PER_DOC),
+        title: format!("Search latency, {} chunks × {DIM}-d, top_k {TOP_K}, one client", size.chunks),
         y_label: "milliseconds (log scale)".to_string(),
         series: vec!["p50".to_string(), "p95".to_string()],
         groups: results.iter().map(|r| (r.label.to_string(), vec![r.p50, r.p95])).collect(),
@@ -947,5 +1069,87 @@ fn chart(results: &[VariantResult]) -> BarChart {
             (TEXT_P50_TARGET_MS, format!("fts/lexical p50 target {TEXT_P50_TARGET_MS} ms")),
         ],
         log: true,
+    }
+}
+
+/// The variants drawn against corpus size: the four modes and the
+/// reference pipeline as the extension would be used against.
+const CORPUS_CHART_VARIANTS: [&str; 5] = ["fts", "lexical", "vector", "hybrid", "reference pipeline (OR tsquery)"];
+
+fn corpus_chart(sizes: &[SizeResult]) -> LineChart {
+    let mut series = Vec::new();
+    for (color, label) in CORPUS_CHART_VARIANTS.iter().enumerate() {
+        let vi = VARIANTS.iter().position(|(l, _)| l == label).expect("charted variants are measured");
+        for (dashed, pick) in [(false, "p50"), (true, "p95")] {
+            let points = sizes
+                .iter()
+                .map(|z| {
+                    let v = &z.results[vi];
+                    (z.chunks as f64, if dashed { v.p95 } else { v.p50 })
+                })
+                .collect();
+            let name = label.replace("reference pipeline (OR tsquery)", "reference (OR)");
+            series.push(Series { name: format!("{name} {pick}"), color, dashed, points });
+        }
+    }
+    let sizes_label: Vec<String> = sizes.iter().map(|z| fmt_count(z.chunks as f64)).collect();
+    LineChart {
+        title: format!("Search latency vs corpus size ({} chunks), {DIM}-d, top_k {TOP_K}, one client", sizes_label.join(" / ")),
+        x_label: "corpus size, chunks (log scale)".to_string(),
+        y_label: "milliseconds (log scale)".to_string(),
+        series,
+        x_log: true,
+        y_log: true,
+        point_labels: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smaller_corpora_are_prefixes_with_the_same_queries() {
+        let small = Corpus::generate(200);
+        let large = Corpus::generate(DOCS + 10);
+        assert_eq!(small.documents.len(), 200);
+        assert_eq!(large.documents.len(), DOCS + 10);
+        assert_eq!(small.documents[..], large.documents[..200]);
+        assert_eq!(small.queries.len(), QUERIES);
+        for (a, b) in small.queries.iter().zip(&large.queries) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.as_slice(), b.1.as_slice());
+        }
+        assert_eq!(large.documents[DOCS].0, format!("doc-{DOCS:05}"));
+    }
+
+    fn size(chunks: usize, p50: f64) -> SizeResult {
+        let results = VARIANTS
+            .iter()
+            .map(|(label, variant)| VariantResult {
+                label,
+                variant: *variant,
+                p50,
+                p95: p50 * 3.0,
+                mean: p50,
+                median_query: 0,
+                errors: 0,
+                first_error: String::new(),
+            })
+            .collect();
+        SizeResult { chunks, load: Load { summary: String::new() }, results, steps: Vec::new() }
+    }
+
+    #[test]
+    fn size_table_has_a_column_per_size_and_the_growth() {
+        let table = size_table(&[size(10_000, 2.0), size(100_000, 5.0)]);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 2 + VARIANTS.len());
+        assert_eq!(rows[0], "| variant | 10000 chunks p50 / p95 | 100000 chunks p50 / p95 | p50 growth |");
+        assert_eq!(rows[1], "|---|---:|---:|---:|");
+        assert_eq!(rows[2], "| fts | 2.00 / 6.00 | 5.00 / 15.00 | 2.5× |");
+        // One size: no growth column.
+        let single = size_table(&[size(10_000, 2.0)]);
+        assert!(single.contains("| variant | 10000 chunks p50 / p95 |\n|---|---:|\n"));
     }
 }
