@@ -6,6 +6,8 @@
 #   RAG_BENCH_TARGET_DIR cargo target directory (default: $CARGO_TARGET_DIR or target/)
 #   RAG_BENCH_PGRX_HOME  PGRX_HOME for building the extension (default: $PGRX_HOME or ~/.pgrx)
 #   RAG_BENCH_SHARED     data directory (default: ../shared next to the repository)
+#   RAG_BENCH_PORT       port of the throwaway cluster (default: the first free
+#                        one from RAG_BENCH_PORT_FROM, default 55500)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,16 +79,27 @@ as_pg() {
     fi
 }
 
+# RAG_BENCH_PORT if set, else the first port from RAG_BENCH_PORT_FROM
+# (default 55500) that nothing listens on.
 free_port() {
-    local p
-    for p in $(seq 55500 55999); do
+    if [ -n "${RAG_BENCH_PORT:-}" ]; then
+        echo "$RAG_BENCH_PORT"
+        return
+    fi
+    local p from="${RAG_BENCH_PORT_FROM:-55500}"
+    for p in $(seq "$from" $((from + 499))); do
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return
         fi
     done
-    echo "no free TCP port in 55500-55999" >&2
+    echo "no free TCP port in $from-$((from + 499))" >&2
     exit 1
+}
+
+# The role clusters are created for: the OS user that runs them.
+pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo "$RAG_PG_USER"; else id -un; fi
 }
 
 # Starts a throwaway cluster in target/bench-clusters/<name>-<pid>, stopped
@@ -98,7 +111,7 @@ start_cluster() {
     mkdir -p "$CLUSTER_DIR"
     if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$CLUSTER_DIR"; fi
     local user
-    user="$([ "$(id -u)" -eq 0 ] && echo "$RAG_PG_USER" || id -un)"
+    user="$(pg_user)"
     as_pg "$PG_BINDIR/initdb" -A trust -E UTF8 --locale=C.UTF-8 -U "$user" -D "$CLUSTER_DIR/data" >/dev/null
     PORT="$(free_port)"
     # fsync/full_page_writes/synchronous_commit are off: the cluster is

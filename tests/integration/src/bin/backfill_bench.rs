@@ -1,5 +1,6 @@
 //! `backfill_bench --dsn-base "host=... port=... user=..." --fixture-url URL
-//!  --clientside PATH [--chunks 20000] [--hnsw-chunks 2000] [--status-chunks 1000000]`
+//!  --clientside PATH [--chunks 20000] [--hnsw-chunks 2000] [--status-chunks 1000000]
+//!  [--sweep-chunks 10000] [--sweep-batches 8,16,...] [--sweep-repeats 3] [--sweep-chart PATH]`
 //!
 //! Embedding backfill throughput at 1024 dimensions against a fixture
 //! embedder, in one run: the background worker, rag_backfill_step in a
@@ -7,7 +8,10 @@
 //! a raw `UPDATE ... SET embedding` ceiling — twice: with the HNSW index
 //! maintained on every write (`--hnsw-chunks`, the schema as shipped), and
 //! with the HNSW index deferred (dropped, built once afterwards; `--chunks`).
-//! Then rag_backfill_status() latency on `--status-chunks` chunks. Every
+//! Then a sweep of the worker's batch size (the rag_search.backfill_batch_size
+//! setting) over `--sweep-batches` on `--sweep-chunks` chunks with the HNSW
+//! index deferred, drawn as an SVG line chart (`--sweep-chart`). Then
+//! rag_backfill_status() latency on `--status-chunks` chunks. Every
 //! scenario of a table starts from a copy of the same seeded database.
 //! Prints a Markdown section (used by bench/backfill_throughput.sh).
 
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 use rag_core::embed::{EmbedClient, EmbedConfig, Provider};
+use rag_search_bench::{parse_counts, LineChart, Series};
 
 const DIM: usize = 1024;
 const MODEL: &str = "qwen3-embedding:8b";
@@ -27,6 +32,10 @@ struct Args {
     chunks: usize,
     hnsw_chunks: usize,
     status_chunks: usize,
+    sweep_chunks: usize,
+    sweep_batches: Vec<usize>,
+    sweep_repeats: usize,
+    sweep_chart: Option<String>,
 }
 
 /// A seeded database every scenario of one table starts from.
@@ -43,6 +52,10 @@ fn parse_args() -> Result<Args, String> {
         chunks: 20_000,
         hnsw_chunks: 2_000,
         status_chunks: 1_000_000,
+        sweep_chunks: 10_000,
+        sweep_batches: vec![8, 16, 32, 64, 128, 256, 512, 1024],
+        sweep_repeats: 3,
+        sweep_chart: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +67,12 @@ fn parse_args() -> Result<Args, String> {
             "--chunks" => a.chunks = v.parse().map_err(|_| format!("--chunks: {v}"))?,
             "--hnsw-chunks" => a.hnsw_chunks = v.parse().map_err(|_| format!("--hnsw-chunks: {v}"))?,
             "--status-chunks" => a.status_chunks = v.parse().map_err(|_| format!("--status-chunks: {v}"))?,
+            "--sweep-chunks" => a.sweep_chunks = v.parse().map_err(|_| format!("--sweep-chunks: {v}"))?,
+            "--sweep-batches" => a.sweep_batches = parse_counts(&v).map_err(|e| format!("--sweep-batches: {e}"))?,
+            "--sweep-repeats" => {
+                a.sweep_repeats = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("--sweep-repeats: {v}"))?
+            }
+            "--sweep-chart" => a.sweep_chart = Some(v),
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -167,14 +186,34 @@ impl Measured {
     }
 }
 
-fn worker_run(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
-    let db = format!("{}_worker_{batch}", setup.template);
+/// How a worker run is set up.
+#[derive(Clone, Copy)]
+enum WorkerRun {
+    /// `rag_backfill_start(batch_size => n)`; builds the HNSW index
+    /// afterwards when the table has none (deferred-index tables).
+    Argument,
+    /// The rag_search.backfill_batch_size setting of the starting session
+    /// (the sweep; repeat number), no index build.
+    Setting(usize),
+}
+
+fn worker_run(a: &Args, setup: &Setup, batch: i64, how: WorkerRun) -> R<Measured> {
+    let (db, start) = match how {
+        WorkerRun::Argument => (
+            format!("{}_worker_{batch}", setup.template),
+            format!("SELECT * FROM rag_backfill_start(mode => 'bootstrap', batch_size => {batch}, batch_sleep_ms => 0, report_every => 1000)"),
+        ),
+        WorkerRun::Setting(repeat) => (
+            format!("{}_worker_{batch}_{repeat}", setup.template),
+            format!(
+                "SET rag_search.backfill_batch_size = {batch};
+                 SELECT * FROM rag_backfill_start(mode => 'bootstrap', batch_sleep_ms => 0, report_every => 1000)"
+            ),
+        ),
+    };
     let mut c = fresh_db(a, setup, &db)?;
     progress(&format!("{}: worker, batch {batch}", setup.template));
-    exec(
-        &mut c,
-        &format!("SELECT * FROM rag_backfill_start(mode => 'bootstrap', batch_size => {batch}, batch_sleep_ms => 0, report_every => 1000)"),
-    )?;
+    exec(&mut c, &start)?;
     let deadline = Instant::now() + Duration::from_secs(3600);
     // Poll the recorded state only: cheap, so the polling does not compete
     // with the worker for the CPU.
@@ -192,20 +231,23 @@ fn worker_run(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Server-side duration: from the worker's start to its exit.
-    let secs: f64 = c
+    let row = c
         .query_one(
-            "SELECT extract(epoch FROM stopped_at - started_at)::float8 FROM rag_search.backfill_state",
+            "SELECT extract(epoch FROM stopped_at - started_at)::float8, batch_size FROM rag_search.backfill_state",
             &[],
         )
-        .map_err(|e| e.to_string())?
-        .get(0);
+        .map_err(|e| e.to_string())?;
+    let (secs, used): (f64, i32) = (row.get(0), row.get(1));
+    if i64::from(used) != batch {
+        return Err(format!("the worker ran with batch size {used}, not {batch}"));
+    }
     check_complete(&mut c, setup.chunks, "worker")?;
     let has_hnsw: bool = c
         .query_one("SELECT to_regclass('rag_search.chunks_embedding_hnsw') IS NOT NULL", &[])
         .map_err(|e| e.to_string())?
         .get(0);
     let mut index_build = None;
-    if !has_hnsw {
+    if !has_hnsw && matches!(how, WorkerRun::Argument) {
         progress("building the HNSW index over the filled table");
         let t = Instant::now();
         exec(
@@ -320,7 +362,7 @@ fn raw_update(a: &Args, setup: &Setup, batch: i64) -> R<Measured> {
 }
 
 /// The fixture alone: the same requests from this process, no database.
-fn embedder_only(a: &Args, batch: usize) -> R<Measured> {
+fn embedder_only(a: &Args, batch: usize, chunks: usize) -> R<Measured> {
     progress(&format!("embedder alone, batch {batch}"));
     let mut client = EmbedClient::new(EmbedConfig {
         url: a.fixture_url.clone(),
@@ -331,7 +373,7 @@ fn embedder_only(a: &Args, batch: usize) -> R<Measured> {
         max_chars: 2000,
         api_key: None,
     });
-    let texts: Vec<String> = (0..a.chunks).map(chunk_text).collect();
+    let texts: Vec<String> = (0..chunks).map(chunk_text).collect();
     let started = Instant::now();
     for part in texts.chunks(batch) {
         client.embed(part, &|| false).map_err(|e| e.to_string())?;
@@ -340,7 +382,7 @@ fn embedder_only(a: &Args, batch: usize) -> R<Measured> {
         name: "embedder alone (HTTP + JSON + validation, no database)".into(),
         batch: batch as i64,
         seconds: started.elapsed().as_secs_f64(),
-        chunks: a.chunks,
+        chunks,
         index_build: None,
     })
 }
@@ -440,8 +482,8 @@ struct Table {
 fn measure_table(a: &Args, setup: Setup, keep_hnsw: bool) -> R<Table> {
     seed_template(a, &setup, keep_hnsw)?;
     let t = Table {
-        worker64: worker_run(a, &setup, 64)?,
-        worker256: worker_run(a, &setup, 256)?,
+        worker64: worker_run(a, &setup, 64, WorkerRun::Argument)?,
+        worker256: worker_run(a, &setup, 256, WorkerRun::Argument)?,
         step256: step_loop(a, &setup, 256)?,
         client64: clientside_run(a, &setup, 64, false)?,
         client256: clientside_run(a, &setup, 256, false)?,
@@ -451,6 +493,111 @@ fn measure_table(a: &Args, setup: Setup, keep_hnsw: bool) -> R<Table> {
     };
     drop_db(a, t.setup.template)?;
     Ok(t)
+}
+
+/// One batch size of the sweep.
+struct SweepPoint {
+    batch: i64,
+    /// Worker chunks/s of every repeat, ascending.
+    worker: Vec<f64>,
+    raw: Measured,
+    embedder: Measured,
+}
+
+impl SweepPoint {
+    fn worker_median(&self) -> f64 {
+        let n = self.worker.len();
+        if n % 2 == 1 {
+            self.worker[n / 2]
+        } else {
+            (self.worker[n / 2 - 1] + self.worker[n / 2]) / 2.0
+        }
+    }
+}
+
+/// The worker at every batch size of `--sweep-batches` on one seeded
+/// database without the HNSW index, repeats interleaved (every batch size
+/// once, then again), with the raw UPDATE ceiling and the embedder alone at
+/// the same batch sizes.
+fn batch_sweep(a: &Args) -> R<Vec<SweepPoint>> {
+    let setup = Setup { template: "bench_sweep", chunks: a.sweep_chunks };
+    seed_template(a, &setup, false)?;
+    let mut points = Vec::new();
+    for &batch in &a.sweep_batches {
+        points.push(SweepPoint {
+            batch: batch as i64,
+            worker: Vec::new(),
+            raw: raw_update(a, &setup, batch as i64)?,
+            embedder: embedder_only(a, batch, a.sweep_chunks)?,
+        });
+    }
+    for repeat in 0..a.sweep_repeats {
+        for p in &mut points {
+            p.worker.push(worker_run(a, &setup, p.batch, WorkerRun::Setting(repeat))?.rate());
+        }
+    }
+    for p in &mut points {
+        p.worker.sort_by(f64::total_cmp);
+    }
+    drop_db(a, setup.template)?;
+    Ok(points)
+}
+
+fn sweep_md(md: &mut String, a: &Args, points: &[SweepPoint]) {
+    md.push_str(&format!(
+        "### C. Worker batch size (`rag_search.backfill_batch_size`), HNSW deferred ({} chunks)\n\n\
+         The same setup as A on {} chunks: the worker started with `SET rag_search.backfill_batch_size = n` \
+         and no `batch_size` argument (the run's recorded batch size is checked), {} runs per batch size, \
+         interleaved (every size once, then again); the raw `UPDATE` ceiling and the embedder alone at the \
+         same batch sizes, once each. No index build afterwards.\n\n\
+         | batch size | worker chunks/s (median) | worker min–max | raw UPDATE chunks/s | worker ÷ raw | embedder alone chunks/s |\n\
+         |---:|---:|---:|---:|---:|---:|\n",
+        a.sweep_chunks, a.sweep_chunks, a.sweep_repeats
+    ));
+    for p in points {
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0}% | {:.0} |\n",
+            p.batch,
+            p.worker_median(),
+            p.worker[0],
+            p.worker[p.worker.len() - 1],
+            p.raw.rate(),
+            100.0 * p.worker_median() / p.raw.rate(),
+            p.embedder.rate()
+        ));
+    }
+    if let Some(best) = points.iter().max_by(|x, y| x.worker_median().total_cmp(&y.worker_median())) {
+        md.push_str(&format!(
+            "\nFastest worker batch size in this run: **{}** ({:.0} chunks/s median).\n",
+            best.batch,
+            best.worker_median()
+        ));
+    }
+    md.push_str("\n![backfill chunks/s versus batch size](bench/charts/backfill_batch_size.svg)\n\n");
+}
+
+fn sweep_chart(a: &Args, points: &[SweepPoint]) -> LineChart {
+    let line = |name: &str, color: usize, dashed: bool, rate: &dyn Fn(&SweepPoint) -> f64| Series {
+        name: name.to_string(),
+        color,
+        dashed,
+        points: points.iter().map(|p| (p.batch as f64, rate(p))).collect(),
+    };
+    LineChart {
+        title: format!(
+            "Embedding backfill vs batch size, {} chunks × {DIM}-d, fixture embedder, HNSW deferred",
+            a.sweep_chunks
+        ),
+        x_label: "rag_search.backfill_batch_size (log scale)".to_string(),
+        y_label: "chunks per second".to_string(),
+        series: vec![
+            line(&format!("background worker (median of {})", a.sweep_repeats), 0, false, &|p| p.worker_median()),
+            line("raw UPDATE ceiling", 2, true, &|p| p.raw.rate()),
+        ],
+        x_log: true,
+        y_log: false,
+        point_labels: true,
+    }
 }
 
 fn table_md(md: &mut String, t: &Table, extra: Option<&Measured>) {
@@ -482,13 +629,14 @@ fn table_md(md: &mut String, t: &Table, extra: Option<&Measured>) {
 }
 
 fn run(a: &Args) -> R<String> {
-    let embedder = embedder_only(a, 256)?;
+    let embedder = embedder_only(a, 256, a.chunks)?;
     let deferred = measure_table(a, Setup { template: "bench_noidx", chunks: a.chunks }, false)?;
     let shipped = if a.hnsw_chunks > 0 {
         Some(measure_table(a, Setup { template: "bench_hnsw", chunks: a.hnsw_chunks }, true)?)
     } else {
         None
     };
+    let sweep = if a.sweep_chunks > 0 { Some(batch_sweep(a)?) } else { None };
     let status = if a.status_chunks > 0 { Some(status_latency(a)?) } else { None };
 
     let mut md = String::new();
@@ -511,6 +659,12 @@ fn run(a: &Args) -> R<String> {
             t.setup.chunks
         ));
         table_md(&mut md, t, None);
+    }
+    if let Some(points) = &sweep {
+        sweep_md(&mut md, a, points);
+        if let Some(path) = &a.sweep_chart {
+            std::fs::write(path, sweep_chart(a, points).to_svg()).map_err(|e| format!("write {path}: {e}"))?;
+        }
     }
     let w = &deferred;
     let best = w.worker64.rate().max(w.worker256.rate());
@@ -573,5 +727,49 @@ fn main() -> ExitCode {
             eprintln!("backfill_bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(worker: Vec<f64>) -> SweepPoint {
+        let measured = |seconds| Measured { name: String::new(), batch: 8, seconds, chunks: 100, index_build: None };
+        SweepPoint { batch: 8, worker, raw: measured(0.05), embedder: measured(0.01) }
+    }
+
+    #[test]
+    fn worker_median_of_odd_and_even_repeats() {
+        assert_eq!(point(vec![100.0, 200.0, 900.0]).worker_median(), 200.0);
+        assert_eq!(point(vec![100.0, 200.0]).worker_median(), 150.0);
+        assert_eq!(point(vec![42.0]).worker_median(), 42.0);
+    }
+
+    #[test]
+    fn sweep_section_has_a_row_per_batch_size_and_links_its_chart() {
+        let a = Args {
+            dsn_base: String::new(),
+            fixture_url: String::new(),
+            clientside: String::new(),
+            chunks: 0,
+            hnsw_chunks: 0,
+            status_chunks: 0,
+            sweep_chunks: 100,
+            sweep_batches: vec![8, 64],
+            sweep_repeats: 2,
+            sweep_chart: None,
+        };
+        let mut fast = point(vec![500.0, 700.0]);
+        fast.batch = 64;
+        let points = [point(vec![100.0, 300.0]), fast];
+        let mut md = String::new();
+        sweep_md(&mut md, &a, &points);
+        assert!(md.contains("| 8 | 200 | 100–300 | 2000 | 10% | 10000 |"), "{md}");
+        assert!(md.contains("| 64 | 600 | 500–700 |"), "{md}");
+        assert!(md.contains("Fastest worker batch size in this run: **64**"));
+        assert!(md.contains("(bench/charts/backfill_batch_size.svg)"));
+        let svg = sweep_chart(&a, &points).to_svg();
+        assert_eq!(svg.matches("<polyline").count(), 2);
     }
 }
