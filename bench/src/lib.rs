@@ -58,11 +58,15 @@ pub fn parse_counts(list: &str) -> Result<Vec<usize>> {
     Ok(counts)
 }
 
-/// A count for a label or an axis: 512, 10k, 2.5k, 1M.
+/// A count for a label or an axis: 512, 1024, 10k, 2.5k, 1M — shortened
+/// only where the short form is exact.
 pub fn fmt_count(n: f64) -> String {
-    let (v, suffix) = if n >= 1e6 { (n / 1e6, "M") } else if n >= 1e3 { (n / 1e3, "k") } else { (n, "") };
-    let v = (v * 10.0).round() / 10.0;
-    format!("{v}{suffix}")
+    for (unit, suffix) in [(1e6, "M"), (1e3, "k")] {
+        if n >= unit && (n / unit * 10.0).fract() == 0.0 {
+            return format!("{}{suffix}", n / unit);
+        }
+    }
+    format!("{n}")
 }
 
 /// Drops and creates database `name` on the cluster of `dsn` and connects to it.
@@ -448,7 +452,7 @@ impl LineChart {
 
 fn nice_ceiling(v: f64) -> f64 {
     let mag = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|c| *c >= v).unwrap_or(10.0 * mag)
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0].iter().map(|m| m * mag).find(|c| *c >= v).unwrap_or(10.0 * mag)
 }
 
 fn fmt_value(v: f64) -> String {
@@ -495,6 +499,8 @@ mod tests {
         assert_eq!(fmt_count(10_000.0), "10k");
         assert_eq!(fmt_count(2_500.0), "2.5k");
         assert_eq!(fmt_count(1_000_000.0), "1M");
+        assert_eq!(fmt_count(1024.0), "1024");
+        assert_eq!(fmt_count(30_000.0), "30k");
     }
 
     #[test]
@@ -506,7 +512,9 @@ mod tests {
         let (lo, hi, _) = value_axis(10.0, 10.0, true);
         assert_eq!((lo, hi), (10.0, 100.0));
         let (lo, hi, ticks) = value_axis(3.0, 1234.0, false);
-        assert_eq!((lo, hi, ticks.len()), (0.0, 2000.0, 6));
+        assert_eq!((lo, hi, ticks.len()), (0.0, 1500.0, 6));
+        let (_, hi, _) = value_axis(0.0, 26_981.0, false);
+        assert_eq!(hi, 30_000.0);
     }
 
     #[test]

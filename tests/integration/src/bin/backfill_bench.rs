@@ -648,8 +648,8 @@ fn run(a: &Args) -> R<String> {
     ));
     md.push_str(&format!(
         "### A. HNSW index deferred ({} chunks)\n\nThe HNSW index is dropped before the backfill and \
-         built once afterwards (the usual bulk-load practice); tsvector and trigram GIN indexes are \
-         maintained.\n\n",
+         built once afterwards (the usual bulk-load practice); the chunks' other indexes (tsvector \
+         GIN, (document_id, ordinal), the partial index of chunks without an embedding) are maintained.\n\n",
         deferred.setup.chunks
     ));
     table_md(&mut md, &deferred, Some(&embedder));
