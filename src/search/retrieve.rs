@@ -182,7 +182,10 @@ pub(crate) fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &
 /// than `limit` rows, an exact scan over the filtered documents completes it.
 pub fn vector_candidates(qvec: &[f32], limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
-    let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef)];
+    // On small tables the planner prices an exact scan and sort below the
+    // HNSW scan once ef_search is raised for hybrid's wider candidate list
+    // (~40 ms at 10,000 chunks of 1024 dimensions, against ~5 ms).
+    let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef), ("enable_seqscan", "off".to_string())];
     if filter.is_some() {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
