@@ -5,6 +5,20 @@
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::{pg_sys, FromDatum};
 
+/// Argument passing through `FromDatum` for the types below; a NULL
+/// argument is an error (pgrx reports the panic as an ERROR).
+macro_rules! arg_abi_via_from_datum {
+    ($t:ty) => {
+        unsafe impl<'fcx> ArgAbi<'fcx> for $t {
+            unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+                let index = arg.index();
+                unsafe { arg.unbox_arg_using_from_datum() }
+                    .unwrap_or_else(|| panic!("argument {index} must not be null"))
+            }
+        }
+    };
+}
+
 /// Payload of a detoasted `tsvector` argument (after the varlena header).
 pub struct TsVectorArg {
     ptr: *const u8,
@@ -48,13 +62,7 @@ unsafe impl pgrx::datum::UnboxDatum for TsVectorArg {
     }
 }
 
-unsafe impl<'fcx> ArgAbi<'fcx> for TsVectorArg {
-    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| panic!("argument {index} must not be null"))
-    }
-}
+arg_abi_via_from_datum!(TsVectorArg);
 
 pgrx::impl_sql_translatable!(TsVectorArg, arg_only = "tsvector");
 
@@ -82,13 +90,7 @@ impl FromDatum for VectorArg {
     }
 }
 
-unsafe impl<'fcx> ArgAbi<'fcx> for VectorArg {
-    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| panic!("argument {index} must not be null"))
-    }
-}
+arg_abi_via_from_datum!(VectorArg);
 
 pgrx::impl_sql_translatable!(VectorArg, arg_only = "vector");
 
@@ -138,12 +140,6 @@ impl FromDatum for RegConfigArg {
     }
 }
 
-unsafe impl<'fcx> ArgAbi<'fcx> for RegConfigArg {
-    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| panic!("argument {index} must not be null"))
-    }
-}
+arg_abi_via_from_datum!(RegConfigArg);
 
 pgrx::impl_sql_translatable!(RegConfigArg, arg_only = "regconfig");

@@ -69,18 +69,17 @@ pub fn query_stats(words: &[String]) -> QueryStats {
 
         let n = chunks.max(1) as f64;
         let avg_len = if chunks > 0 { lexemes_total as f64 / chunks as f64 } else { 1.0 };
-        let terms: Vec<(String, f64)> =
-            lexemes.iter().zip(&dfs).map(|(l, &df)| (l.clone(), bm25_idf(df as f64, n))).collect();
+        let present: Vec<(String, Term)> = lexemes
+            .into_iter()
+            .zip(dfs)
+            .map(|(l, df)| (l, Term { df, idf: bm25_idf(df as f64, n) }))
+            .collect();
         let params = guc::bm25();
-        let blob = Bm25Query::new(terms, params, avg_len).to_blob();
+        let blob =
+            Bm25Query::new(present.iter().map(|(l, t)| (l.clone(), t.idf)).collect(), params, avg_len).to_blob();
 
         // A lexeme with no folded document frequency may still occur in
         // chunks whose statistics are pending, so it keeps finding candidates.
-        let present: Vec<(String, Term)> = lexemes
-            .iter()
-            .zip(dfs.iter().copied())
-            .map(|(l, df)| (l.clone(), Term { df, idf: bm25_idf(df as f64, n) }))
-            .collect();
         let selective: Vec<(String, Term)> = present
             .iter()
             .filter(|(_, t)| chunks < COMMON_LEXEME_MIN_CHUNKS || (t.df as f64) / n <= COMMON_LEXEME_SHARE)
@@ -121,27 +120,24 @@ pub struct FtsHit {
 /// words when rare words decide the ranking.
 pub fn fts_candidates(stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<FtsHit> {
     let terms: Vec<Term> = stats.candidate_lexemes.iter().map(|(_, t)| *t).collect();
-    let all: Vec<usize> = (0..terms.len()).collect();
-    if terms.is_empty() {
-        return Vec::new();
-    }
-    if terms.len() == 1 || limit <= 0 {
-        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+    let unpruned = || match stats.all_lexemes_tsquery() {
+        Some(tsq) => ranked_chunks(stats, &tsq, limit, filter),
+        None => Vec::new(),
+    };
+    if terms.len() <= 1 || limit <= 0 {
+        return unpruned();
     }
     let seeds = prune::seed_terms(&terms, (limit.saturating_mul(PRUNE_SEED_POSTINGS_PER_HIT)).max(PRUNE_SEED_MIN_POSTINGS));
     if seeds.len() == terms.len() {
-        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+        return unpruned();
     }
     let first = ranked_chunks(stats, &stats.tsquery(&seeds), limit, filter);
-    let threshold = match usize::try_from(limit).ok().and_then(|k| first.get(k.wrapping_sub(1))) {
-        Some(kth) => kth.score,
-        // Fewer than `limit` chunks: no bound to prune with.
-        None => 0.0,
-    };
+    // Fewer than `limit` chunks: no bound to prune with.
+    let threshold = first.get(limit as usize - 1).map_or(0.0, |kth| kth.score);
     let essential = prune::essential_terms(&terms, stats.k1, threshold);
     if essential.is_empty() {
         // Unreachable (a real score is below the sum of all bounds); safe.
-        return ranked_chunks(stats, &stats.tsquery(&all), limit, filter);
+        return unpruned();
     }
     let mut seeds_sorted = seeds;
     seeds_sorted.sort_unstable();
