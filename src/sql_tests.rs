@@ -7,7 +7,7 @@ mod tests {
     use pgrx::datum::DatumWithOid;
     use pgrx::prelude::*;
 
-    use crate::test_support::{error_of, one, run};
+    use crate::test_support::{assert_error_with_hint, error_of, one, run};
 
 
 
@@ -206,11 +206,7 @@ mod tests {
             ("SELECT * FROM rag_set_embedding_model('', 1024)", "22023"),
         ];
         for (sql, state) in cases {
-            let got = error_of(sql);
-            let mut parts = got.splitn(3, '|');
-            let (code, hint) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            assert_eq!(code, state, "{sql}");
-            assert!(!hint.is_empty(), "{sql} should carry a hint");
+            assert_error_with_hint(sql, state);
         }
         // Chunk settings out of range: the setting itself refuses the value.
         assert_eq!(error_of("SET rag_search.chunk_max_chars = 10").split('|').next(), Some("22023"));
@@ -340,11 +336,7 @@ mod tests {
             ("SELECT * FROM rag_backfill_start(max_chunks => -1)", "22023"),
             ("SELECT * FROM rag_backfill_start(report_every => 0)", "22023"),
         ] {
-            let got = error_of(sql);
-            let mut parts = got.splitn(3, '|');
-            let (code, hint) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            assert_eq!(code, state, "{sql}");
-            assert!(!hint.is_empty(), "{sql} should carry a hint");
+            assert_error_with_hint(sql, state);
         }
         assert_eq!(error_of("SET rag_search.backfill_batch_size = 0").split('|').next(), Some("22023"));
     }

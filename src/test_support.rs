@@ -27,3 +27,12 @@ pub fn error_of(sql: &str) -> String {
     let args: [DatumWithOid; 1] = [sql.into()];
     Spi::get_one_with_args::<String>("SELECT pg_temp.error_of($1)", &args).expect("error_of failed").expect("NULL")
 }
+
+/// Asserts that `sql` fails with SQLSTATE `state` and a non-empty hint.
+pub fn assert_error_with_hint(sql: &str, state: &str) {
+    let got = error_of(sql);
+    let mut parts = got.splitn(3, '|');
+    let (code, hint) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    assert_eq!(code, state, "{sql}: {got}");
+    assert!(!hint.is_empty(), "{sql} should carry a hint: {got}");
+}

@@ -10,7 +10,7 @@ mod tests {
     use pgrx::datum::DatumWithOid;
     use pgrx::prelude::*;
 
-    use crate::test_support::{error_of, one, run};
+    use crate::test_support::{assert_error_with_hint, error_of, one, run};
 
 
 
@@ -235,10 +235,7 @@ mod tests {
             ("SELECT * FROM rag_hybrid_search('x', 5, 'fts', NULL, '{\"fusion\": \"max\"}')", "22023"),
             ("SELECT * FROM rag_candidate_pages('x', 0)", "22023"),
         ] {
-            let e = error_of(sql);
-            let mut parts = e.splitn(3, '|');
-            assert_eq!(parts.next(), Some(state), "{sql}: {e}");
-            assert!(!parts.next().unwrap_or("").is_empty(), "{sql} needs a hint");
+            assert_error_with_hint(sql, state);
         }
         let e = error_of("SELECT * FROM rag_hybrid_search('x', 5, 'semantic')");
         assert!(e.contains("auto, hybrid, fts, vector, lexical"), "{e}");
