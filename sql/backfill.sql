@@ -1,8 +1,8 @@
 -- Embedding backfill bookkeeping (see docs/backfill.md).
 --
--- None of these tables is dumped by pg_dump (they describe work in
--- progress, not data): after a restore the chunk counters are rebuilt by
--- the insert trigger as the chunks are loaded.
+-- The failures are dumped by pg_dump with the chunks; the state row and the
+-- counters describe work in progress and are not: after a restore the chunk
+-- counters are rebuilt by the insert trigger as the chunks are loaded.
 
 -- Chunks whose embedding failed because of the chunk itself (the embedding
 -- server was shown healthy at the time). Server-wide trouble never lands
@@ -26,6 +26,7 @@ CREATE TABLE rag_search.backfill_failures (
     CONSTRAINT backfill_failures_parked_has_no_retry CHECK (parked = (next_retry_at IS NULL))
 );
 CREATE INDEX backfill_failures_schedule ON rag_search.backfill_failures (parked, next_retry_at);
+SELECT pg_catalog.pg_extension_config_dump('rag_search.backfill_failures', '');
 
 -- One row: the backfill worker of this database and the embedding server's
 -- health as the backfill sees it. Survives restarts, so rag_backfill_resume()
@@ -143,30 +144,52 @@ CREATE TRIGGER chunks_count_truncate AFTER TRUNCATE ON rag_search.chunks
 
 -- Operators of the backfill. Roles belong to the cluster, not to one
 -- database, so the role is created only if missing and DROP EXTENSION
--- leaves it in place (drop it by hand once no database uses it).
+-- leaves it in place (drop it by hand once no database uses it). A role of
+-- that name that rag_search did not create (another database's CREATE
+-- EXTENSION marks it with the comment below) is refused: whoever made it
+-- could log in as it or grant it to themselves, and members of it operate
+-- the backfill.
 DO $$
+DECLARE
+    marker constant text := 'rag_search: operators of the embedding backfill (created by CREATE EXTENSION rag_search)';
+    found_role pg_catalog.pg_roles;
+    reason text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'rag_search_admin') THEN
-        CREATE ROLE rag_search_admin NOLOGIN;
+    SELECT * INTO found_role FROM pg_catalog.pg_roles WHERE rolname = 'rag_search_admin';
+    IF NOT FOUND THEN
+        BEGIN
+            CREATE ROLE rag_search_admin NOLOGIN;
+            EXECUTE format('COMMENT ON ROLE rag_search_admin IS %L', marker);
+            RETURN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            -- Created meanwhile by CREATE EXTENSION in another database.
+            SELECT * INTO found_role FROM pg_catalog.pg_roles WHERE rolname = 'rag_search_admin';
+        END;
     END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    -- Created meanwhile by CREATE EXTENSION in another database.
-    NULL;
+    IF pg_catalog.shobj_description(found_role.oid, 'pg_authid') IS DISTINCT FROM marker THEN
+        reason := 'it was not created by rag_search';
+    ELSIF found_role.rolcanlogin OR found_role.rolsuper OR found_role.rolcreaterole
+          OR found_role.rolcreatedb OR found_role.rolreplication OR found_role.rolbypassrls THEN
+        reason := 'it has LOGIN or another role attribute';
+    ELSIF EXISTS (SELECT FROM pg_catalog.pg_auth_members AS m
+                  JOIN pg_catalog.pg_roles AS r ON r.oid = m.member
+                  WHERE m.roleid = found_role.oid AND m.admin_option AND NOT r.rolsuper) THEN
+        reason := 'a role that is not a superuser can grant it';
+    END IF;
+    IF reason IS NOT NULL THEN
+        RAISE EXCEPTION 'role "rag_search_admin" already exists and % ', reason
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'rag_search grants the backfill functions to this role. Drop or rename the existing '
+                         'role (or remove its attributes and admin grants), then run CREATE EXTENSION again.';
+    END IF;
 END $$;
 
-GRANT USAGE ON SCHEMA rag_search TO rag_search_admin;
-GRANT SELECT ON rag_search.documents, rag_search.index_state TO rag_search_admin;
--- Row locks need UPDATE on some column: lets the backfill lock the model row
--- (FOR KEY SHARE) without being able to change the model.
-GRANT UPDATE (changed_at) ON rag_search.index_state TO rag_search_admin;
-GRANT SELECT, UPDATE ON rag_search.chunks TO rag_search_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE
-    ON rag_search.backfill_failures, rag_search.backfill_state, rag_search.chunk_counts
-    TO rag_search_admin;
-GRANT EXECUTE ON FUNCTION rag_search.compact_chunk_counts() TO rag_search_admin;
+-- The backfill functions run as the extension's owner (SECURITY DEFINER):
+-- members of rag_search_admin get EXECUTE on them (backfill_api.sql) and no
+-- privilege on any table. Status is for every role that can read the
+-- chunks (checked by rag_backfill_status itself); the bookkeeping holds no
+-- chunk content.
 REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM PUBLIC;
--- Status is for every role that can read the chunks (checked by
--- rag_backfill_status itself); the bookkeeping holds no chunk content.
 GRANT SELECT ON rag_search.backfill_failures, rag_search.backfill_state, rag_search.chunk_counts,
     rag_search.index_state
     TO PUBLIC;

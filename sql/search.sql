@@ -39,8 +39,10 @@ CREATE TABLE rag_search.corpus_stats_delta (
     lexemes bigint NOT NULL
 );
 
+-- The statistics triggers run as the extension's owner (SECURITY DEFINER):
+-- roles that may write chunks need no privilege on the statistics tables.
 CREATE FUNCTION rag_search.term_stats_add() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
     SELECT f.lexemes, f.dfs
@@ -52,7 +54,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION rag_search.term_stats_remove() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
     SELECT f.lexemes, f.dfs
@@ -67,8 +69,8 @@ END $$;
 -- chunk changes reach a tenth of the corpus (at most 20,000, at least 1):
 -- folding many statements at once collapses repeated lexemes into one
 -- update each. Returns false, doing nothing, when not due or while another
--- transaction compacts. The ingestion functions call it with due_only after
--- every call; safe to call any time.
+-- transaction compacts. The ingestion functions call it (as the extension's
+-- owner) with due_only after every call; safe to call any time.
 CREATE FUNCTION rag_search.term_stats_compact(due_only boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -124,7 +126,7 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION rag_search.term_stats_reset() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM rag_search.term_stats_rebuild();
     RETURN NULL;
@@ -137,15 +139,18 @@ CREATE TRIGGER chunks_term_stats_delete AFTER DELETE ON rag_search.chunks
 CREATE TRIGGER chunks_term_stats_truncate AFTER TRUNCATE ON rag_search.chunks
     FOR EACH STATEMENT EXECUTE FUNCTION rag_search.term_stats_reset();
 
--- Query embeddings by (model, dimension, sha256 of the exact input text), so
--- a repeated query costs no HTTP call. Written only in read-write
--- transactions on a primary.
+-- Query embeddings, so a repeated query costs no HTTP call. The key is the
+-- sha256 of everything that determines the vector (the role, the provider,
+-- the server URL, the model, the dimension and the exact text sent, after
+-- the template and truncation: rag_core::embed::query_cache_key), so no
+-- setting a session changes can make another session read a vector it
+-- would not have been sent, and no role can look up another role's queries.
+-- Only the extension's own code reads and writes it, as the extension's
+-- owner: no other role has any privilege on it. Written only in read-write
+-- transactions on a primary; trimmed to rag_search.query_cache_max_entries.
 CREATE TABLE rag_search.query_embedding_cache (
-    model      text        NOT NULL,
-    dimension  integer     NOT NULL,
-    input_hash bytea       NOT NULL,
+    key        bytea       PRIMARY KEY,
     embedding  real[]      NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (model, dimension, input_hash)
+    created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX query_embedding_cache_created ON rag_search.query_embedding_cache (created_at);

@@ -1,12 +1,15 @@
 //! `rag_search.*` settings with typed accessors.
 //!
-//! Settings that point the server at a network address or hold a secret are
-//! superuser-only (`PGC_SUSET`); the API key is also hidden from SHOW ALL and
-//! from roles without pg_read_all_settings.
+//! Superuser-only (`PGC_SUSET`): settings that point the server at a network
+//! address or hold a secret, settings that decide what is stored for every
+//! session (the embedding input of chunks), and the limits that bound the
+//! cost of one search. The API key is also hidden from SHOW ALL and from
+//! roles without pg_read_all_settings, and refused where a catalog would keep
+//! it readable (ALTER DATABASE/ROLE … SET, CREATE FUNCTION … SET).
 
-use std::ffi::{CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 
 pub static CHUNK_MAX_CHARS: GucSetting<i32> =
     GucSetting::<i32>::new(rag_core::chunk::DEFAULT_MAX_CHARS as i32);
@@ -19,7 +22,6 @@ pub static EMBEDDING_URL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"http://localhost:11434"));
 pub static EMBEDDING_PROVIDER: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ollama"));
-pub static EMBEDDING_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static EMBEDDING_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(120_000);
 pub static EMBEDDING_MAX_CHARS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 pub static QUERY_TEMPLATE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
@@ -39,6 +41,14 @@ pub static MAX_QUERY_CHARS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 pub static BM25_K1: GucSetting<f64> = GucSetting::<f64>::new(0.9);
 pub static BM25_B: GucSetting<f64> = GucSetting::<f64>::new(0.4);
 pub static QUERY_CACHE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+pub static MAX_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_CANDIDATES);
+pub static MAX_CONTEXT_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_CONTEXT_CHUNKS);
+
+/// Default bound of the candidates one search ranks (top_k × oversample).
+pub const DEFAULT_MAX_CANDIDATES: i32 = 10_000;
+/// Default bound of the chunks whose text one search returns
+/// (top_k × (2 × window + 1)).
+pub const DEFAULT_MAX_CONTEXT_CHUNKS: i32 = 2_000;
 pub static DOCUMENT_TEMPLATE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"{text}"));
 
@@ -101,15 +111,7 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"rag_search.embedding_api_key",
-        c"Bearer token sent to the embedding server.",
-        c"Superuser only, and hidden from roles without pg_read_all_settings. Never appears in error \
-          messages.",
-        &EMBEDDING_API_KEY,
-        GucContext::Suset,
-        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
-    );
+    define_api_key();
     GucRegistry::define_int_guc(
         c"rag_search.embedding_timeout",
         c"Timeout of one embedding HTTP request.",
@@ -128,7 +130,7 @@ pub fn init() {
         &EMBEDDING_MAX_CHARS,
         1,
         1_000_000,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
@@ -144,9 +146,10 @@ pub fn init() {
         c"rag_search.document_template",
         c"Template of the text embedded for a chunk.",
         c"{text} is replaced by the chunk content and {title} by its document title, e.g. \
-          'passage: {title} {text}' for e5.",
+          'passage: {title} {text}' for e5. Superuser only: it decides the stored embeddings every \
+          session searches.",
         &DOCUMENT_TEMPLATE,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     define_weight(c"rag_search.weight_vector", c"Weight of the vector signal in weighted hybrid fusion.", &WEIGHT_VECTOR);
@@ -215,11 +218,11 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"rag_search.max_query_chars",
         c"Longer search queries are cut to this many characters.",
-        c"Bounds the work of one search; the cut falls on a character boundary.",
+        c"Bounds the work of one search; the cut falls on a character boundary. Superuser only.",
         &MAX_QUERY_CHARS,
         16,
         1_000_000,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_float_guc(
@@ -245,13 +248,93 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"rag_search.query_cache_max_entries",
         c"Maximum rows kept in the query-embedding cache; 0 disables the cache.",
-        c"",
+        c"Superuser only: the cache is shared by every session of the database.",
         &QUERY_CACHE_MAX_ENTRIES,
         0,
         100_000_000,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"rag_search.max_candidates",
+        c"Most candidates one search may rank: top_k times the oversampling.",
+        c"rag_hybrid_search refuses top_k x oversample above it, rag_candidate_pages limit x \
+          rag_search.candidate_oversample, with SQLSTATE 22023. Superuser only.",
+        &MAX_CANDIDATES,
+        100,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"rag_search.max_context_chunks",
+        c"Most chunks whose text one search returns: top_k times (2 x window + 1).",
+        c"Bounds the memory of one search to this many chunks' text; larger requests fail with \
+          SQLSTATE 22023. Superuser only.",
+        &MAX_CONTEXT_CHUNKS,
+        10,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+/// Storage of rag_search.embedding_api_key, owned by PostgreSQL's GUC code.
+static mut API_KEY: *mut c_char = std::ptr::null_mut();
+
+/// The API key is superuser-only and hidden, and must not be stored where
+/// other roles can read it: pg_db_role_setting (ALTER DATABASE/ROLE … SET)
+/// and pg_proc.proconfig (CREATE FUNCTION … SET) are readable by everyone.
+/// postgresql.conf, ALTER SYSTEM and SET in a superuser's session remain.
+fn define_api_key() {
+    // SAFETY: called once from _PG_init; PostgreSQL keeps the pointers
+    // (static strings and a static variable) for the life of the process.
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            c"rag_search.embedding_api_key".as_ptr(),
+            c"Bearer token sent to the embedding server.".as_ptr(),
+            c"Superuser only and hidden from roles without pg_read_all_settings; never in error \
+              messages. Set it in postgresql.conf or with ALTER SYSTEM: ALTER DATABASE/ROLE ... SET \
+              would store it in a catalog every role can read, and is refused."
+                .as_ptr(),
+            &raw mut API_KEY,
+            std::ptr::null(),
+            pg_sys::GucContext::PGC_SUSET,
+            (pg_sys::GUC_SUPERUSER_ONLY | pg_sys::GUC_NO_SHOW_ALL) as i32,
+            Some(check_api_key),
+            None,
+            None,
+        );
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_api_key(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    use pg_sys::GucSource::*;
+    let stored_in_catalog = matches!(source, PGC_S_DATABASE | PGC_S_USER | PGC_S_DATABASE_USER | PGC_S_TEST);
+    // SAFETY: PostgreSQL passes a valid pointer to the candidate value.
+    let empty = unsafe { newval.is_null() || (*newval).is_null() || **newval == 0 };
+    if !stored_in_catalog || empty {
+        return true;
+    }
+    // SAFETY: the GUC_check_* strings are palloc'd, as guc.c expects.
+    unsafe {
+        pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32);
+        pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(
+            c"rag_search.embedding_api_key must not be stored in a catalog other roles can read".as_ptr(),
+        );
+        pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(
+            c"Set it in postgresql.conf or with ALTER SYSTEM SET rag_search.embedding_api_key (then \
+              SELECT pg_reload_conf()); ALTER DATABASE/ROLE ... SET and CREATE FUNCTION ... SET keep \
+              settings readable by every role."
+                .as_ptr(),
+        );
+    }
+    false
 }
 
 /// Reserves the `rag_search.` prefix so that typos such as
@@ -300,7 +383,14 @@ pub fn embedding_provider() -> String {
 }
 
 pub fn embedding_api_key() -> Option<String> {
-    string_setting(&EMBEDDING_API_KEY).filter(|k| !k.is_empty())
+    // SAFETY: PostgreSQL's GUC code owns the string; read it as is.
+    let key = unsafe { API_KEY };
+    if key.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated string kept by the GUC code.
+    let key = unsafe { CStr::from_ptr(key) }.to_string_lossy().into_owned();
+    Some(key).filter(|k| !k.is_empty())
 }
 
 pub fn embedding_timeout() -> std::time::Duration {
@@ -366,4 +456,12 @@ pub fn bm25() -> rag_core::fusion::Bm25 {
 
 pub fn query_cache_max_entries() -> i64 {
     QUERY_CACHE_MAX_ENTRIES.get() as i64
+}
+
+pub fn max_candidates() -> i64 {
+    i64::from(MAX_CANDIDATES.get())
+}
+
+pub fn max_context_chunks() -> i64 {
+    i64::from(MAX_CONTEXT_CHUNKS.get())
 }

@@ -64,9 +64,11 @@ mod rag_search {
 ///
 /// Every stored embedding becomes stale and is cleared, so search serves
 /// only vectors of the new model and the backfill re-embeds everything. A
-/// dimension change also retypes the column and rebuilds the HNSW index.
-/// Calling it with the current model and dimension changes nothing.
+/// dimension change also rebuilds the HNSW index for the new dimension.
+/// Calling it with the current model and dimension changes nothing. Needs
+/// the ownership of the extension's tables (in practice a superuser).
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_set_embedding_model(
     model: default!(Option<&str>, "NULL"),
     dimension: default!(Option<i32>, "NULL"),
@@ -81,6 +83,7 @@ fn rag_set_embedding_model(
         name!(index_rebuilt, bool),
     ),
 > {
+    crate::security::require_current_schema();
     let model = model.map(str::to_string).unwrap_or_else(guc::embedding_model);
     let dimension = dimension.unwrap_or_else(guc::embedding_dimension);
     if model.trim().is_empty() {
@@ -93,6 +96,7 @@ fn rag_set_embedding_model(
              qwen3-embedding can be truncated to 1024 or fewer.",
         );
     }
+    require_table_owner("rag_set_embedding_model");
     let row = Spi::connect_mut(|client| {
         let state = client.update(queries::INDEX_STATE_LOCK, None, &[]).or_raise("lock index state");
         let (prev_model, prev_dim) =
@@ -102,21 +106,11 @@ fn rag_set_embedding_model(
         if prev_model == model && prev_dim == dimension {
             return (model.clone(), dimension, prev_model, prev_dim, 0i64, false);
         }
-        let cleared;
-        let rebuilt;
-        if prev_dim != dimension {
-            let counted = client
-                .select("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL", None, &[])
-                .or_raise("count embeddings");
-            cleared = counted.first().get_one::<i64>().or_raise("count embeddings").unwrap_or(0);
-            // The dimension is an integer checked above: safe to place in DDL.
-            let ddl = queries::EMBEDDINGS_RETYPE.replace("%s", &dimension.to_string());
-            client.update(ddl.as_str(), None, &[]).or_raise("retype embedding column");
-            rebuilt = true;
-        } else {
-            let updated = client.update(queries::EMBEDDINGS_CLEAR, None, &[]).or_raise("clear embeddings");
-            cleared = updated.len() as i64;
-            rebuilt = false;
+        let cleared = client.update(queries::EMBEDDINGS_CLEAR, None, &[]).or_raise("clear embeddings").len() as i64;
+        let rebuilt = prev_dim != dimension;
+        if rebuilt {
+            let args: [DatumWithOid; 1] = [dimension.into()];
+            client.update(queries::EMBEDDING_INDEX_REBUILD, None, &args).or_raise("rebuild the HNSW index");
         }
         let args: [DatumWithOid; 2] = [model.as_str().into(), dimension.into()];
         client.update(queries::INDEX_STATE_SET_MODEL, None, &args).or_raise("record model");
@@ -135,29 +129,42 @@ fn rag_set_embedding_model(
 /// 'simple') and rebuilds the column and its GIN index. Queries use the same
 /// configuration automatically.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_set_text_search_config(config: Option<&str>) -> String {
+    crate::security::require_current_schema();
     let Some(config) = config.filter(|c| !c.trim().is_empty()) else {
         invalid_parameter(
             "text search configuration must not be NULL or empty",
             "See \\dF in psql for the available configurations; 'simple' suits mixed Korean and English text.",
         );
     };
+    require_table_owner("rag_set_text_search_config");
     Spi::connect_mut(|client| {
         client.update(queries::INDEX_STATE_LOCK, None, &[]).or_raise("lock index state");
         client.update(queries::TERM_STATS_LOCK, None, &[]).or_raise("lock term statistics");
         let args: [DatumWithOid; 1] = [config.into()];
-        let ddl = client
-            .select(queries::TSV_REBUILD, None, &args)
-            .or_raise("resolve text search configuration")
-            .first()
-            .get_one::<String>()
-            .or_raise("build tsvector DDL")
-            .unwrap_or_default();
-        client.update(ddl.as_str(), None, &[]).or_raise("rebuild tsvector column");
+        client.update(queries::TSVECTOR_REBUILD, None, &args).or_raise("rebuild tsvector column");
         client.update(queries::INDEX_STATE_SET_TS_CONFIG, None, &args).or_raise("record configuration");
-        let now = client
-            .select("SELECT text_search_config::text FROM rag_search.index_state", None, &[])
-            .or_raise("read configuration");
-        now.first().get_one::<String>().or_raise("read configuration").unwrap_or_default()
+        client
+            .select(queries::INDEX_STATE_READ, None, &[])
+            .or_raise("read configuration")
+            .first()
+            .get_by_name::<String, _>("text_search_config")
+            .or_raise("read configuration")
+            .unwrap_or_default()
     })
+}
+
+/// The model and text-search switches alter the chunks table (indexes,
+/// columns): refuse early, with a hint, roles that do not own it.
+fn require_table_owner(function: &str) {
+    let owner = Spi::get_one::<bool>(queries::CHUNKS_OWNED).or_raise("check ownership").unwrap_or(false);
+    if !owner {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("{function} must be run by the owner of rag_search.chunks"),
+            "It rebuilds indexes and columns of the extension's tables: run it as a superuser (or the role that \
+             created the extension).",
+        );
+    }
 }

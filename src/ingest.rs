@@ -12,6 +12,7 @@ use rag_core::hash::{chunk_hash, hex, source_hash};
 use serde_json::Value;
 
 use crate::error::{invalid_parameter, null_value, raise, OrRaise};
+use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
 /// Inserts or replaces the document `doc_id`.
@@ -21,6 +22,7 @@ use crate::{guc, queries};
 /// unchanged keep their rows and embeddings; new chunks wait for the
 /// backfill.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_upsert_document(
     doc_id: Option<&str>,
     title: Option<&str>,
@@ -37,6 +39,7 @@ fn rag_upsert_document(
         name!(chunks_removed, i32),
     ),
 > {
+    crate::security::require_current_schema();
     let doc = DocumentInput::from_args(doc_id, title, content, metadata.map(|j| j.0), source, None);
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
@@ -55,6 +58,7 @@ fn rag_upsert_document(
 /// `title`, `content`, `metadata` (object) and `source`. Returns one row per
 /// element, in input order.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
     'static,
     (
@@ -66,6 +70,7 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
         name!(chunks_removed, i32),
     ),
 > {
+    crate::security::require_current_schema();
     let Some(JsonB(value)) = documents else {
         null_value(
             "rag_upsert_documents: documents must not be NULL",
@@ -98,7 +103,9 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
 
 /// Deletes the document and its chunks; returns whether it existed.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_delete_document(doc_id: Option<&str>) -> bool {
+    crate::security::require_current_schema();
     let doc_id = validate_doc_id(doc_id, None);
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];
@@ -109,9 +116,12 @@ fn rag_delete_document(doc_id: Option<&str>) -> bool {
 }
 
 /// Folds the BM25 statistics deltas written by the chunk triggers into the
-/// totals when enough have accumulated (see sql/search.sql).
+/// totals when enough have accumulated (see sql/search.sql). The statistics
+/// belong to the extension: folded as its owner.
 fn compact_term_stats_when_due(client: &mut SpiClient<'_>) {
-    client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");
+    as_extension_owner(|| {
+        client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");
+    });
 }
 
 struct DocumentInput {
@@ -374,6 +384,9 @@ fn upsert_distinct(
         idxs.iter().map(|&i| (i, hex(&source_hash(&docs[i].content, settings)))).collect();
     let mut writes = ChunkWrites::default();
     let mut pending: Vec<usize> = idxs.to_vec();
+    // Documents whose title changed: embeddings built with the title (a
+    // document template with {title}) are stale.
+    let mut retitled: Vec<i64> = Vec::new();
     // A doc_id that another transaction inserts between our lock and our
     // insert is picked up as existing on the next pass.
     for _pass in 0..3 {
@@ -387,12 +400,27 @@ fn upsert_distinct(
         for &i in &pending {
             match existing.get(docs[i].doc_id.as_str()) {
                 None => new.push(i),
-                Some((id, hash)) if hash == &hashes[&i] => same.push((i, *id)),
-                Some((id, _)) => changed.push((i, *id)),
+                Some(e) => {
+                    if e.title != docs[i].title {
+                        retitled.push(e.id);
+                    }
+                    if e.source_hash == hashes[&i] {
+                        same.push((i, e.id));
+                    } else {
+                        changed.push((i, e.id));
+                    }
+                }
             }
         }
+        let counts = chunk_counts(client, &same);
+        // Same source but no chunks while the content has some (rows lost
+        // outside the extension, e.g. a partial restore): chunk it again.
+        let (same, lost): (Vec<_>, Vec<_>) = same.into_iter().partition(|&(i, id)| {
+            counts.get(&id).is_some_and(|&n| n > 0) || chunk_text(&docs[i].content, settings).is_empty()
+        });
+        changed.extend(lost);
         pending = insert_new_documents(client, docs, &new, &hashes, settings, &mut writes, outcomes);
-        update_unchanged_sources(client, docs, &same, &hashes, outcomes);
+        update_unchanged_sources(client, docs, &same, &counts, &hashes, outcomes);
         update_changed_sources(client, docs, &changed, &hashes, settings, &mut writes, outcomes);
     }
     if !pending.is_empty() {
@@ -403,20 +431,67 @@ fn upsert_distinct(
         );
     }
     writes.execute(client);
+    if !retitled.is_empty() && guc::document_template().contains("{title}") {
+        clear_embeddings_of(client, &retitled);
+    }
 }
 
-/// doc_id → (id, source hash hex) of the existing documents, locked.
-fn lock_documents(client: &mut SpiClient<'_>, docs: &[DocumentInput], idxs: &[usize]) -> HashMap<String, (i64, String)> {
+/// Chunks per document, for the documents in `same`.
+fn chunk_counts(client: &mut SpiClient<'_>, same: &[(usize, i64)]) -> HashMap<i64, i32> {
+    if same.is_empty() {
+        return HashMap::new();
+    }
+    let ids: Vec<i64> = same.iter().map(|p| p.1).collect();
+    let args: [DatumWithOid; 1] = [ids.into()];
+    client
+        .select(queries::CHUNK_COUNTS_OF_DOCUMENTS, None, &args)
+        .or_raise("count chunks")
+        .filter_map(|r| {
+            Some((
+                r.get_by_name::<i64, _>("document_id").ok().flatten()?,
+                r.get_by_name::<i32, _>("chunks").ok().flatten()?,
+            ))
+        })
+        .collect()
+}
+
+/// Makes the embeddings of the documents' chunks wait for the backfill
+/// again (their embedding input included the old title).
+fn clear_embeddings_of(client: &mut SpiClient<'_>, document_ids: &[i64]) {
+    let args: [DatumWithOid; 1] = [document_ids.to_vec().into()];
+    let cleared = client
+        .update(queries::EMBEDDINGS_CLEAR_OF_DOCUMENTS, None, &args)
+        .or_raise("clear stale embeddings")
+        .len() as i64;
+    if cleared > 0 {
+        // The counters are the extension's bookkeeping (see sql/backfill.sql).
+        as_extension_owner(|| {
+            let delta: [DatumWithOid; 2] = [0i64.into(), (-cleared).into()];
+            client.update(queries::BACKFILL_COUNTS_ADD, None, &delta).or_raise("count cleared embeddings");
+        });
+    }
+}
+
+/// An existing document as locked for the upsert.
+struct Existing {
+    id: i64,
+    source_hash: String,
+    title: String,
+}
+
+/// doc_id → the existing documents, locked.
+fn lock_documents(client: &mut SpiClient<'_>, docs: &[DocumentInput], idxs: &[usize]) -> HashMap<String, Existing> {
     let ids: Vec<String> = idxs.iter().map(|&i| docs[i].doc_id.clone()).collect();
     let args: [DatumWithOid; 1] = [ids.into()];
     let rows = client.update(queries::DOCUMENTS_LOCK, None, &args).or_raise("lock documents");
     let mut out = HashMap::with_capacity(rows.len());
     for row in rows {
-        let id = row.get::<i64>(1).or_raise("read locked documents");
-        let doc_id = row.get::<String>(2).or_raise("read locked documents");
-        let hash = row.get::<String>(3).or_raise("read locked documents");
-        if let (Some(id), Some(doc_id), Some(hash)) = (id, doc_id, hash) {
-            out.insert(doc_id, (id, hash));
+        let id = row.get_by_name::<i64, _>("id").or_raise("read locked documents");
+        let doc_id = row.get_by_name::<String, _>("doc_id").or_raise("read locked documents");
+        let hash = row.get_by_name::<String, _>("source_hash").or_raise("read locked documents");
+        let title = row.get_by_name::<String, _>("title").or_raise("read locked documents");
+        if let (Some(id), Some(doc_id), Some(source_hash)) = (id, doc_id, hash) {
+            out.insert(doc_id, Existing { id, source_hash, title: title.unwrap_or_default() });
         }
     }
     out
@@ -466,11 +541,12 @@ fn insert_new_documents(
 }
 
 /// Same source hash: at most the title, source or metadata change; chunks
-/// stay as they are.
+/// stay as they are. `counts`: chunks per document.
 fn update_unchanged_sources(
     client: &mut SpiClient<'_>,
     docs: &[DocumentInput],
     same: &[(usize, i64)],
+    counts: &HashMap<i64, i32>,
     hashes: &HashMap<usize, String>,
     outcomes: &mut [Option<Outcome>],
 ) {
@@ -480,17 +556,11 @@ fn update_unchanged_sources(
     let idxs: Vec<usize> = same.iter().map(|p| p.0).collect();
     let ids: Vec<i64> = same.iter().map(|p| p.1).collect();
     let cols = columns(docs, &idxs, hashes);
-    let args: [DatumWithOid; 4] = [ids.clone().into(), cols.titles.into(), cols.sources.into(), cols.metadata.into()];
+    let args: [DatumWithOid; 4] = [ids.into(), cols.titles.into(), cols.sources.into(), cols.metadata.into()];
     let updated: std::collections::HashSet<i64> = client
         .update(queries::DOCUMENTS_UPDATE_FIELDS, None, &args)
         .or_raise("update documents")
         .filter_map(|r| r.get::<i64>(1).ok().flatten())
-        .collect();
-    let args: [DatumWithOid; 1] = [ids.into()];
-    let counts: HashMap<i64, i32> = client
-        .select(queries::CHUNK_COUNTS_OF_DOCUMENTS, None, &args)
-        .or_raise("count chunks")
-        .filter_map(|r| Some((r.get::<i64>(1).ok().flatten()?, r.get::<i32>(2).ok().flatten()?)))
         .collect();
     for &(i, id) in same {
         let n = counts.get(&id).copied().unwrap_or(0).max(0) as usize;

@@ -18,20 +18,12 @@ mod index_config;
 mod ingest;
 pub(crate) mod queries;
 mod search;
+mod security;
 mod sql_types;
 mod stats;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text, index_config::rag_search::index_tsvector]);
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
-extension_sql_file!(
-    "../sql/search_path.sql",
-    name = "search_path_pins",
-    requires = [
-        search::hybrid_search::rag_hybrid_search,
-        search::hybrid_search::rag_hybrid_search_with_vector,
-        search::candidate_pages::rag_candidate_pages
-    ]
-);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
 // Privileges on the backfill functions and the progress view: after every
 // function exists.

@@ -4,6 +4,78 @@
 //! names the tables and columns search, ingestion and backfill read and
 //! write, so pointing them at another table pair touches only these files.
 //! Values always travel as `$n` parameters.
+//!
+//! Every function of the extension runs with `search_path = pg_catalog,
+//! pg_temp`, so the texts name every object with its schema. Objects of
+//! pgvector and pg_trgm are written `@extschema:vector@.name` /
+//! `@extschema:pg_trgm@.name` (the notation of extension scripts) and
+//! [`render`] replaces the markers with the schemas those extensions are
+//! installed in at the time of the call, so search works wherever they live
+//! and no schema on anybody's search_path can stand in for them.
+
+use std::borrow::Cow;
+use std::ffi::CStr;
+
+use pgrx::pg_sys;
+use pgrx::PgSqlErrorCode;
+
+use crate::error::raise;
+
+const VECTOR_MARKER: &str = "@extschema:vector@";
+const TRGM_MARKER: &str = "@extschema:pg_trgm@";
+const DIMENSION_MARKER: &str = "@dimension@";
+
+/// `text` with the extension-schema markers replaced (and, when given, the
+/// embedding dimension the HNSW index expression is declared at).
+pub fn render(text: &'static str, dimension: Option<i32>) -> Cow<'static, str> {
+    if !text.contains("@extschema:") && !text.contains(DIMENSION_MARKER) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    if out.contains(VECTOR_MARKER) {
+        out = out.replace(VECTOR_MARKER, &extension_schema(c"vector"));
+    }
+    if out.contains(TRGM_MARKER) {
+        out = out.replace(TRGM_MARKER, &extension_schema(c"pg_trgm"));
+    }
+    if out.contains(DIMENSION_MARKER) {
+        match dimension {
+            Some(d) => out = out.replace(DIMENSION_MARKER, &d.to_string()),
+            None => raise(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                "rag_search: a statement needs the embedding dimension",
+                "",
+            ),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The quoted name of the schema extension `name` is installed in.
+fn extension_schema(name: &CStr) -> String {
+    // SAFETY: catalog lookups by name and oid inside a transaction; the
+    // returned strings are palloc'd copies (or static for quote_identifier
+    // when no quoting is needed) read before anything else runs.
+    unsafe {
+        let ext = pg_sys::get_extension_oid(name.as_ptr(), true);
+        if ext == pg_sys::InvalidOid {
+            raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                format!("extension \"{}\" is not installed", name.to_string_lossy()),
+                "rag_search needs the extensions vector and pg_trgm: CREATE EXTENSION rag_search CASCADE.",
+            );
+        }
+        let schema = pg_sys::get_namespace_name(pg_sys::get_extension_schema(ext));
+        if schema.is_null() {
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
+                format!("the schema of extension \"{}\" does not exist", name.to_string_lossy()),
+                "",
+            );
+        }
+        CStr::from_ptr(pg_sys::quote_identifier(schema)).to_string_lossy().into_owned()
+    }
+}
 
 macro_rules! query {
     ($name:ident, $file:literal) => {
@@ -11,6 +83,7 @@ macro_rules! query {
     };
 }
 
+query!(EXTENSION_VERSION, "extension_version.sql");
 query!(DOCUMENTS_LOCK, "documents_lock.sql");
 query!(DOCUMENTS_INSERT, "documents_insert.sql");
 query!(DOCUMENTS_UPDATE_FIELDS, "documents_update_fields.sql");
@@ -26,8 +99,7 @@ query!(INDEX_STATE_READ, "index_state_read.sql");
 query!(INDEX_STATE_SET_MODEL, "index_state_set_model.sql");
 query!(INDEX_STATE_SET_TS_CONFIG, "index_state_set_ts_config.sql");
 query!(EMBEDDINGS_CLEAR, "embeddings_clear.sql");
-query!(EMBEDDINGS_RETYPE, "embeddings_retype.sql");
-query!(TSV_REBUILD, "tsv_rebuild.sql");
+query!(EMBEDDINGS_CLEAR_OF_DOCUMENTS, "embeddings_clear_of_documents.sql");
 query!(STATS_COUNTS, "stats_counts.sql");
 query!(SEARCH_TERM_STATS, "search_term_stats.sql");
 query!(SEARCH_FTS, "search_fts.sql");
@@ -40,14 +112,17 @@ query!(SEARCH_MISSING_EMBEDDINGS, "search_missing_embeddings.sql");
 query!(QUERY_CACHE_GET, "query_cache_get.sql");
 query!(QUERY_CACHE_PUT, "query_cache_put.sql");
 query!(QUERY_CACHE_TRIM, "query_cache_trim.sql");
-query!(QUERY_CACHE_WRITABLE, "query_cache_writable.sql");
 query!(CANDIDATE_PAGES, "candidate_pages.sql");
+query!(EMBEDDING_INDEX_REBUILD, "embedding_index_rebuild.sql");
+query!(TSVECTOR_REBUILD, "tsvector_rebuild.sql");
+query!(CHUNKS_OWNED, "chunks_owned.sql");
 query!(TERM_STATS_COMPACT, "term_stats_compact.sql");
 query!(TERM_STATS_LOCK, "term_stats_lock.sql");
 
 // Embedding backfill.
 query!(BACKFILL_TARGET_SHARE, "backfill_target_share.sql");
-query!(BACKFILL_CLAIM_LOCKED, "backfill_claim_locked.sql");
+query!(BACKFILL_CLAIM_STEP, "backfill_claim_step.sql");
+query!(BACKFILL_CLAIM_RECHECK, "backfill_claim_recheck.sql");
 query!(BACKFILL_CLAIM_LEASED, "backfill_claim_leased.sql");
 query!(BACKFILL_WRITE, "backfill_write.sql");
 query!(BACKFILL_FAILURES_ATTEMPTS, "backfill_failures_attempts.sql");

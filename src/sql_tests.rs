@@ -51,7 +51,11 @@ mod tests {
              AND indexname IN ('chunks_tsv_gin', 'chunks_embedding_hnsw', 'documents_title_trgm', 'documents_metadata_gin')",
         );
         assert_eq!(idx, 4);
-        assert_eq!(one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rag_search.chunks'::regclass AND attname = 'embedding'"), "vector(1024)");
+        // No declared dimension: a dump restores whatever the dimension; the
+        // HNSW index is an expression index at the current one.
+        assert_eq!(one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rag_search.chunks'::regclass AND attname = 'embedding'"), "vector");
+        assert!(one::<String>("SELECT indexdef FROM pg_indexes WHERE indexname = 'chunks_embedding_hnsw'")
+            .ends_with("USING hnsw (((embedding)::vector(1024)) vector_cosine_ops) WHERE (embedding_dim = 1024)"));
         assert_eq!(one::<String>("SELECT embedding_model FROM rag_search.index_state"), "qwen3-embedding:8b");
     }
 
@@ -233,7 +237,7 @@ mod tests {
         assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL"), 0);
         assert_eq!(one::<String>("SELECT embedding_model FROM rag_search.index_state"), "other-model");
 
-        // Dimension change: column retyped, HNSW index rebuilt for it.
+        // Dimension change: HNSW index rebuilt for it.
         run("UPDATE rag_search.chunks SET embedding = array_fill(0.5, ARRAY[1024])::vector,
              embedding_model = 'other-model', embedding_dim = 1024, embedded_at = now()");
         let oid_before: i64 = one("SELECT 'rag_search.chunks_embedding_hnsw'::regclass::oid::bigint");
@@ -241,7 +245,13 @@ mod tests {
             .map(|(a, b)| (a.unwrap(), b.unwrap()))
             .unwrap();
         assert_eq!((cleared, rebuilt), (n, true));
-        assert_eq!(one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rag_search.chunks'::regclass AND attname = 'embedding'"), "vector(384)");
+        assert!(one::<String>("SELECT indexdef FROM pg_indexes WHERE indexname = 'chunks_embedding_hnsw'")
+            .ends_with("USING hnsw (((embedding)::vector(384)) vector_cosine_ops) WHERE (embedding_dim = 384)"));
+        // A vector whose length is not the recorded dimension is refused.
+        let refused = error_of(
+            "UPDATE rag_search.chunks SET embedding = array_fill(0.1, ARRAY[3])::vector, embedding_model = 'x', embedding_dim = 384",
+        );
+        assert!(refused.starts_with("23514|"), "{refused}");
         assert_ne!(oid_before, one::<i64>("SELECT 'rag_search.chunks_embedding_hnsw'::regclass::oid::bigint"));
         assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE embedding IS NOT NULL"), 0);
         run("UPDATE rag_search.chunks SET embedding = array_fill(0.1, ARRAY[384])::vector, embedding_model = 'small-model', embedding_dim = 384");
@@ -399,6 +409,13 @@ mod tests {
             assert!(!public, "{f} must not be executable by PUBLIC");
         }
         assert!(one::<bool>("SELECT has_function_privilege('public', 'rag_backfill_status()', 'EXECUTE')"));
+        // They run as the extension's owner, so the role holds no table privilege.
+        assert!(!one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.relnamespace = 'rag_search'::regnamespace AND a.grantee = 'rag_search_admin'::regrole)"
+        ));
+        assert_eq!(one::<String>("SELECT shobj_description('rag_search_admin'::regrole, 'pg_authid')"),
+                   "rag_search: operators of the embedding backfill (created by CREATE EXTENSION rag_search)");
     }
 
     #[pg_test]

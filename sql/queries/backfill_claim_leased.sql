@@ -9,6 +9,9 @@ WITH picked AS (
     JOIN rag_search.documents AS d ON d.id = c.document_id
     WHERE c.embedding IS NULL
       AND c.id <> ALL ($5::bigint[])
+      -- Ranges rag_backfill_step callers are embedding (see
+      -- backfill_claim_step.sql); $6 the advisory lock class.
+      AND pg_catalog.pg_try_advisory_xact_lock($6, ((c.id >> 4) % 2147483647)::integer)
       AND NOT EXISTS (
           SELECT FROM rag_search.backfill_failures AS f
           WHERE f.chunk_id = c.id

@@ -11,13 +11,13 @@ WITH hits AS (
 ), titles AS (
     SELECT d.id AS document_id
     FROM rag_search.documents d
-    WHERE d.title % $4
-    ORDER BY similarity(d.title, $4) DESC, d.id
+    WHERE d.title OPERATOR(@extschema:pg_trgm@.%) $4
+    ORDER BY @extschema:pg_trgm@.similarity(d.title, $4) DESC, d.id
     LIMIT $5
 )
 SELECT d.doc_id, d.title, coalesce(p.rank, 0)::float8 AS rank,
        coalesce(p.hit_chunks, 0)::integer AS hit_chunks, p.best_chunk_id,
-       similarity(d.title, $4)::float8 AS title_score
+       @extschema:pg_trgm@.similarity(d.title, $4)::float8 AS title_score
 FROM (SELECT document_id FROM pages UNION SELECT document_id FROM titles) AS u
 JOIN rag_search.documents d ON d.id = u.document_id
 LEFT JOIN pages p ON p.document_id = u.document_id

@@ -1,4 +1,4 @@
--- $1 model, $2 dimension, $3 input hash, $4 embedding
-INSERT INTO rag_search.query_embedding_cache (model, dimension, input_hash, embedding)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (model, dimension, input_hash) DO NOTHING
+-- $1 cache key, $2 embedding
+INSERT INTO rag_search.query_embedding_cache (key, embedding)
+VALUES ($1, $2)
+ON CONFLICT (key) DO NOTHING

@@ -16,7 +16,7 @@ UNION
 (SELECT c.id
  FROM rag_search.documents d
  JOIN rag_search.chunks c ON c.document_id = d.id
- WHERE d.title % $1
+ WHERE d.title OPERATOR(@extschema:pg_trgm@.%) $1
    AND ($3::jsonb IS NULL OR d.metadata @> $3::jsonb)
- ORDER BY similarity(d.title, $1) DESC, c.id
+ ORDER BY @extschema:pg_trgm@.similarity(d.title, $1) DESC, c.id
  LIMIT $2)

@@ -45,7 +45,8 @@ struct RunParams {
 /// Returns at once. If a worker is already running for this database, no
 /// second one is started: the row reports the running one (started =
 /// false).
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_start(
     mode: default!(Option<&str>, "NULL"),
     batch_size: default!(Option<i32>, "NULL"),
@@ -62,6 +63,7 @@ fn rag_backfill_start(
         name!(message, String),
     ),
 > {
+    crate::security::require_current_schema();
     let mode = match mode {
         Some(m) => Mode::parse(m).unwrap_or_else(|e| invalid_parameter(e, "Use 'bootstrap' or 'maintenance'.")),
         None => Mode::parse(&settings::mode_setting()).unwrap_or_else(|e| {
@@ -90,11 +92,13 @@ fn rag_backfill_start(
 /// returns at once. The backfill then stays stopped, also across server
 /// restarts (a worker started with the server does not start either), until
 /// rag_backfill_resume().
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_stop() -> TableIterator<
     'static,
     (name!(stop_requested, bool), name!(pid, Option<i32>), name!(state, String)),
 > {
+    crate::security::require_current_schema();
     let row = Spi::connect_mut(|client| {
         let alive = store::worker_holder(client);
         let args: [DatumWithOid; 1] = [alive.is_some().into()];
@@ -112,7 +116,8 @@ fn rag_backfill_stop() -> TableIterator<
 /// themselves, so the new worker simply picks up what is still missing,
 /// also after a server restart or a crash. On a worker that has not yet
 /// acted on a stop request, the request is withdrawn.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_resume() -> TableIterator<
     'static,
     (
@@ -123,6 +128,7 @@ fn rag_backfill_resume() -> TableIterator<
         name!(message, String),
     ),
 > {
+    crate::security::require_current_schema();
     let row = Spi::connect_mut(|client| {
         if let Some(pid) = store::worker_holder(client) {
             let withdrawn = !client

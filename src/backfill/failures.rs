@@ -10,11 +10,13 @@ use crate::queries;
 /// failures: the parked ones (default), or with `include_waiting` also
 /// those still waiting for an automatic retry; all chunks or only
 /// `chunk_ids`. Returns how many chunks were reset.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_retry_failed(
     chunk_ids: default!(Option<Vec<i64>>, "NULL"),
     include_waiting: default!(bool, "false"),
 ) -> i64 {
+    crate::security::require_current_schema();
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 2] = [chunk_ids.into(), include_waiting.into()];
         client.update(queries::BACKFILL_FAILURES_RESET, None, &args).or_raise("reset failures").len() as i64
@@ -25,8 +27,10 @@ fn rag_backfill_retry_failed(
 /// the table (briefly blocking writers). Needed only after embeddings were
 /// written or cleared by hand, or with triggers disabled
 /// (session_replication_role = replica).
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_recount() -> TableIterator<'static, (name!(total, i64), name!(embedded, i64))> {
+    crate::security::require_current_schema();
     let row = Spi::connect_mut(|client| {
         client.update(queries::BACKFILL_RECOUNT, None, &[]).or_raise("recount chunks");
         let t = client.select(queries::STATS_COUNTS, None, &[]).or_raise("count chunks").first();

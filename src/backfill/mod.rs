@@ -31,19 +31,27 @@ use crate::guc;
 /// process per database holds it, and pg_locks tells who.
 pub const WORKER_LOCK_CLASS: i32 = 0x7261_6773;
 pub const WORKER_LOCK_ID: i32 = 1;
+/// Advisory lock class ("ragc") of the chunk-id ranges a backfill batch is
+/// embedding (transaction-level, one key per 16 chunk ids).
+pub const CLAIM_LOCK_CLASS: i32 = 0x7261_6763;
 
 /// A chunk taken for embedding.
 pub struct Claimed {
     pub id: i64,
     pub content_hash: Vec<u8>,
+    /// The document title, when the template puts it into `text` (the
+    /// vector is then written only while the title is unchanged).
+    pub title: Option<String>,
     /// What is sent to the embedding server (document template applied).
     pub text: String,
 }
 
 impl Claimed {
     pub fn new(id: i64, content_hash: Vec<u8>, content: &str, title: &str) -> Claimed {
-        let text = apply_template(&guc::document_template(), content, title);
-        Claimed { id, content_hash, text }
+        let template = guc::document_template();
+        let text = apply_template(&template, content, title);
+        let title = template.contains("{title}").then(|| title.to_string());
+        Claimed { id, content_hash, title, text }
     }
 }
 

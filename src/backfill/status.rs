@@ -46,6 +46,7 @@ type StatusRow = (
 /// that can read rag_search.chunks.
 #[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_status() -> TableIterator<
     'static,
     (
@@ -71,6 +72,7 @@ fn rag_backfill_status() -> TableIterator<
         name!(dimension, i32),
     ),
 > {
+    crate::security::require_current_schema();
     TableIterator::once(read_status())
 }
 

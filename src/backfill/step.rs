@@ -10,16 +10,21 @@ use crate::error::invalid_parameter;
 /// Claims up to `batch` chunks without an embedding (default
 /// rag_search.backfill_batch_size), embeds them and writes the vectors.
 ///
-/// Concurrent callers never claim the same chunk (row locks with SKIP
-/// LOCKED, held until the caller's transaction ends, so the embedding
-/// request runs while they are held; it is cancellable). A failing batch is
+/// Concurrent callers never claim the same chunk (advisory locks on the
+/// chunks' id ranges, held until the caller's transaction ends); no row
+/// lock is held while the server is asked, so deleting or re-upserting a
+/// document never waits for the embedding request (which is cancellable);
+/// the write skips chunks changed meanwhile. Runs as the extension's owner
+/// (SECURITY DEFINER): members of rag_search_admin need no table
+/// privileges. A failing batch is
 /// split to isolate the inputs that fail on their own; those are recorded
 /// in rag_search.backfill_failures with a retry schedule. When the server
 /// fails as a whole (unreachable, timing out, or failing a probe too),
 /// nothing is blamed on the chunks: the step reports them as `deferred`,
 /// warns, and later steps send nothing until the backoff pause is over.
 /// `remaining` counts chunks still without an embedding, parked ones aside.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_step(
     batch: default!(Option<i32>, "NULL"),
 ) -> TableIterator<
@@ -32,6 +37,7 @@ fn rag_backfill_step(
         name!(remaining, i64),
     ),
 > {
+    crate::security::require_current_schema();
     let batch = batch.unwrap_or_else(settings::batch_size);
     if !(1..=MAX_BATCH_SIZE).contains(&batch) {
         invalid_parameter(
@@ -54,7 +60,7 @@ fn rag_backfill_step(
             Ok(cfg) => cfg,
             Err(msg) => invalid_parameter(msg, "Valid values are ollama and openai."),
         };
-        let chunks = store::claim_locked(client, batch, &target);
+        let chunks = store::claim_for_step(client, batch, &target);
         if chunks.is_empty() {
             return (0, 0, 0, 0, store::counts(client, &target).missing());
         }

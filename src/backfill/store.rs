@@ -10,7 +10,7 @@ use pgrx::spi::SpiClient;
 use rag_core::backfill::{backoff_delay, Isolation, NextAttempt};
 use rag_core::embed::EmbedError;
 
-use super::{settings, Claimed, WORKER_LOCK_CLASS, WORKER_LOCK_ID};
+use super::{settings, Claimed, CLAIM_LOCK_CLASS, WORKER_LOCK_CLASS, WORKER_LOCK_ID};
 use crate::embedding::Target;
 use crate::error::OrRaise;
 use crate::queries;
@@ -36,11 +36,29 @@ fn read_claims(table: pgrx::spi::SpiTupleTable<'_>) -> Vec<Claimed> {
     out
 }
 
-/// Claims up to `batch` chunks with row locks held until the transaction
-/// ends (rag_backfill_step).
-pub fn claim_locked(client: &mut SpiClient<'_>, batch: i32, target: &Target) -> Vec<Claimed> {
-    let args: [DatumWithOid; 3] = [i64::from(batch).into(), target.model.as_str().into(), target.dimension.into()];
-    read_claims(client.update(queries::BACKFILL_CLAIM_LOCKED, None, &args).or_raise("claim chunks"))
+/// Claims up to `batch` chunks for rag_backfill_step: advisory locks on
+/// their id ranges keep concurrent callers apart until the transaction
+/// ends; no row lock is held while the server is asked.
+pub fn claim_for_step(client: &mut SpiClient<'_>, batch: i32, target: &Target) -> Vec<Claimed> {
+    let args: [DatumWithOid; 4] = [
+        i64::from(batch).into(),
+        target.model.as_str().into(),
+        target.dimension.into(),
+        CLAIM_LOCK_CLASS.into(),
+    ];
+    let claimed = read_claims(client.update(queries::BACKFILL_CLAIM_STEP, None, &args).or_raise("claim chunks"));
+    if claimed.is_empty() {
+        return claimed;
+    }
+    let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    let hashes: Vec<Vec<u8>> = claimed.iter().map(|c| c.content_hash.clone()).collect();
+    let args: [DatumWithOid; 2] = [ids.into(), hashes.into()];
+    let still: std::collections::HashSet<i64> = client
+        .select(queries::BACKFILL_CLAIM_RECHECK, None, &args)
+        .or_raise("claim chunks")
+        .filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten())
+        .collect();
+    claimed.into_iter().filter(|c| still.contains(&c.id)).collect()
 }
 
 /// Claims up to `batch` chunks under a lease of `lease` instead of row
@@ -54,12 +72,13 @@ pub fn claim_leased(
     held: &[i64],
 ) -> Vec<Claimed> {
     let lease_ms = lease.as_millis().min(i64::MAX as u128) as i64;
-    let args: [DatumWithOid; 5] = [
+    let args: [DatumWithOid; 6] = [
         i64::from(batch).into(),
         target.model.as_str().into(),
         target.dimension.into(),
         lease_ms.into(),
         held.to_vec().into(),
+        CLAIM_LOCK_CLASS.into(),
     ];
     read_claims(client.update(queries::BACKFILL_CLAIM_LEASED, None, &args).or_raise("claim chunks"))
 }
@@ -96,24 +115,29 @@ pub fn apply_outcome(
     let dim = target.dimension.max(1) as usize;
     let mut ids = Vec::new();
     let mut hashes = Vec::new();
+    let mut titles: Vec<String> = Vec::new();
     let mut flat: Vec<f32> = Vec::new();
     for (chunk, v) in chunks.iter().zip(&iso.vectors) {
         if let Some(v) = v.as_ref().filter(|v| v.len() == dim) {
             ids.push(chunk.id);
             hashes.push(chunk.content_hash.clone());
+            titles.extend(chunk.title.clone());
             flat.extend_from_slice(v);
         }
     }
     let mut applied = Applied::default();
     if !ids.is_empty() {
-        let args: [DatumWithOid; 5] = [
+        // Titles only when every input was built with one (see Claimed).
+        let titles = (titles.len() == ids.len()).then_some(titles);
+        let args: [DatumWithOid; 6] = [
             ids.into(),
             hashes.into(),
             float4_array(&flat),
             target.dimension.into(),
             target.model.as_str().into(),
+            titles.into(),
         ];
-        let t = client.update(queries::BACKFILL_WRITE, None, &args).or_raise("write embeddings").first();
+        let t = client.update(&*queries::render(queries::BACKFILL_WRITE, None), None, &args).or_raise("write embeddings").first();
         applied.embedded = t.get_one::<i64>().or_raise("write embeddings").unwrap_or(0);
     }
     if !iso.failures.is_empty() {
@@ -214,12 +238,7 @@ fn record_failures(client: &mut SpiClient<'_>, target: &Target, chunks: &[Claime
 /// Folds old counter deltas now and then; every writer does its share, so
 /// the delta table stays small without a maintenance job.
 fn maybe_compact(client: &mut SpiClient<'_>) {
-    // The low bits of the clock are random enough for "about 1 in 50".
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    if (nanos / 1000).is_multiple_of(50) {
+    if rag_core::sampling::one_in(50) {
         client.update(queries::BACKFILL_COUNTS_COMPACT, None, &[]).or_raise("compact chunk counters");
     }
 }

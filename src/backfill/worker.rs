@@ -68,10 +68,29 @@ pub extern "C-unwind" fn rag_backfill_worker_main(arg: pg_sys::Datum) {
         let database = settings::database();
         BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     }
+    pin_search_path();
     let Some(mut worker) = Worker::begin(ticket) else {
         return;
     };
     worker.run();
+}
+
+/// The worker connects as the bootstrap superuser and inherits the
+/// database's and role's settings, search_path included: pin it before any
+/// statement runs, so that no object in a schema another role controls can
+/// stand in for a built-in one (every statement names its objects with their
+/// schema anyway).
+fn pin_search_path() {
+    // SAFETY: sets a GUC of this process at the highest-priority source;
+    // the value is a constant list of schemas.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
+    }
 }
 
 fn shutdown_requested() -> bool {
@@ -182,12 +201,21 @@ impl Worker {
     /// or superseded, the backfill was stopped by an operator, or the
     /// extension is not installed in this database).
     fn begin(ticket: Option<LaunchTicket>) -> Option<Worker> {
-        let present = transaction(|| {
-            Spi::get_one::<bool>(queries::BACKFILL_EXTENSION_PRESENT).ok().flatten().unwrap_or(false)
-        });
-        if present != Ok(true) {
-            log!("rag_search backfill: extension rag_search is not installed in this database; worker exits");
-            return None;
+        let installed = transaction(|| Spi::get_one::<String>(queries::EXTENSION_VERSION).ok().flatten());
+        let library = env!("CARGO_PKG_VERSION");
+        match installed {
+            Ok(Some(v)) if v == library => {}
+            Ok(Some(v)) => {
+                log!(
+                    "rag_search backfill: rag_search {v} is installed in this database but the library is {library}; \
+                     run ALTER EXTENSION rag_search UPDATE; worker exits"
+                );
+                return None;
+            }
+            _ => {
+                log!("rag_search backfill: extension rag_search is not installed in this database; worker exits");
+                return None;
+            }
         }
         let deadline = Instant::now() + LOCK_WAIT;
         loop {

@@ -4,7 +4,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use rag_core::text::{clamp_query, query_terms, MAX_QUERY_TERMS};
 
-use super::options::validate_top_k;
+use super::options::{enforce_limits, validate_top_k};
 use super::retrieve;
 use crate::error::OrRaise;
 use crate::{guc, queries};
@@ -14,7 +14,8 @@ use crate::{guc, queries};
 /// ordered by best rank then number of hit chunks. Pages whose title is
 /// trigram-similar to the query are unioned in; an exact title match comes
 /// first.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 pub fn rag_candidate_pages(
     q: Option<&str>,
     limit: Option<i32>,
@@ -29,7 +30,9 @@ pub fn rag_candidate_pages(
         name!(title_score, f64),
     ),
 > {
+    crate::security::require_current_schema();
     let limit = validate_top_k(limit, "limit");
+    enforce_limits(limit, guc::candidate_oversample(), 0);
     let Some(q) = q else { return TableIterator::new(Vec::new()) };
     let q = clamp_query(q, guc::max_query_chars());
     let words = query_terms(q, MAX_QUERY_TERMS);
@@ -44,7 +47,7 @@ pub fn rag_candidate_pages(
     let scores: Vec<f64> = hits.iter().map(|h| h.score).collect();
     let args: [DatumWithOid; 5] = [ids.into(), docs.into(), scores.into(), q.into(), limit.into()];
     let rows = Spi::connect(|client| {
-        let table = client.select(queries::CANDIDATE_PAGES, None, &args).or_raise("candidate pages");
+        let table = client.select(&*queries::render(queries::CANDIDATE_PAGES, None), None, &args).or_raise("candidate pages");
         let mut out = Vec::with_capacity(table.len());
         for row in table {
             let ctx = "candidate pages";

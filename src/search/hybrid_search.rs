@@ -7,7 +7,7 @@ use pgrx::JsonB;
 use rag_core::fusion::{self, Signals, Weights};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
-use super::options::{validate_filter, validate_top_k, Fusion, Mode, SearchOptions};
+use super::options::{enforce_limits, validate_filter, validate_top_k, Fusion, Mode, SearchOptions};
 use super::query_embedding::query_vector;
 use super::retrieve::{self, Candidate, QueryStats};
 use crate::embedding::{raise_embed_error, Target};
@@ -47,6 +47,7 @@ type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Opt
 /// contains it. `options` overrides weights, fusion, rrf_k, oversample and
 /// adds `window` (neighbour context) and `require_all_keywords`.
 #[pg_extern(volatile, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 pub fn rag_hybrid_search(
     q: Option<&str>,
     top_k: Option<i32>,
@@ -70,6 +71,7 @@ pub fn rag_hybrid_search(
         name!(context, Option<String>),
     ),
 > {
+    crate::security::require_current_schema();
     let request = Request::new(top_k, Mode::parse(mode), filter, options);
     TableIterator::new(search(q, None, request))
 }
@@ -77,6 +79,7 @@ pub fn rag_hybrid_search(
 /// Same as rag_hybrid_search with a precomputed query vector: no HTTP call
 /// is made. `auto` runs hybrid.
 #[pg_extern(name = "rag_hybrid_search", volatile, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 pub fn rag_hybrid_search_with_vector(
     q: Option<&str>,
     query_vector: Option<VectorArg>,
@@ -101,6 +104,7 @@ pub fn rag_hybrid_search_with_vector(
         name!(context, Option<String>),
     ),
 > {
+    crate::security::require_current_schema();
     let request = Request::new(top_k, Mode::parse(mode), filter, options);
     let Some(VectorArg(v)) = query_vector else {
         invalid_parameter(
@@ -120,12 +124,10 @@ struct Request {
 
 impl Request {
     fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonB>, options: Option<JsonB>) -> Self {
-        Request {
-            top_k: validate_top_k(top_k, "top_k"),
-            mode,
-            filter: validate_filter(filter),
-            options: SearchOptions::from_json(options),
-        }
+        let top_k = validate_top_k(top_k, "top_k");
+        let options = SearchOptions::from_json(options);
+        enforce_limits(top_k, options.oversample, options.window);
+        Request { top_k, mode, filter: validate_filter(filter), options }
     }
 }
 
@@ -187,7 +189,7 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
             }
         }
         Ran::Vector => {
-            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), primary, &req.filter) {
+            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), stats.embedding_dim, primary, &req.filter) {
                 add(id, &mut ids);
             }
         }
@@ -197,7 +199,7 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
             }
         }
         Ran::Hybrid => {
-            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), wide, &req.filter) {
+            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), stats.embedding_dim, wide, &req.filter) {
                 add(id, &mut ids);
             }
             for h in retrieve::fts_candidates(&stats, wide, &req.filter) {

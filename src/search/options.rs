@@ -155,6 +155,24 @@ pub fn validate_top_k(top_k: Option<i32>, name: &str) -> i32 {
     }
 }
 
+/// Refuses a search bigger than the operator allows (22023): more than
+/// rag_search.max_candidates candidates (top_k × oversample), or the text
+/// of more than rag_search.max_context_chunks chunks (top_k × (2·window + 1)).
+pub fn enforce_limits(top_k: i32, oversample: i32, window: i32) {
+    if let Err(e) = rag_core::search::check_limits(
+        i64::from(top_k),
+        i64::from(oversample),
+        i64::from(window),
+        guc::max_candidates(),
+        guc::max_context_chunks(),
+    ) {
+        invalid_parameter(
+            format!("search too large: {e}"),
+            "Ask for fewer results, a smaller oversample or window, or have a superuser raise the limit.",
+        );
+    }
+}
+
 pub fn validate_filter(filter: Option<JsonB>) -> Option<JsonB> {
     match filter {
         None => None,

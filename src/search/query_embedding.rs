@@ -1,46 +1,45 @@
 //! The query's embedding: from the cache, or from the embedding server.
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use rag_core::embed::{apply_template, EmbedError};
-use sha2::{Digest, Sha256};
 
 use crate::embedding::{config_for, embed_in_backend, Target};
 use crate::error::OrRaise;
+use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
-thread_local! {
-    static PUTS_SINCE_TRIM: Cell<u32> = const { Cell::new(0) };
-}
+/// A cache trim runs after about one insert in this many: the trim reads
+/// the newest rag_search.query_cache_max_entries entries, too much for
+/// every insert, and sampling keeps the table bounded however short the
+/// connections are.
+const TRIM_ONE_IN: u32 = 64;
 
 /// Embeds `q` with the query template for `target`. `deadline` shortens the
 /// request timeout (auto mode). Repeated queries are served from
 /// rag_search.query_embedding_cache without an HTTP call.
 pub fn query_vector(q: &str, target: &Target, deadline: Option<Duration>) -> Result<Vec<f32>, EmbedError> {
     let input = apply_template(&guc::query_template(), q, "");
-    let hash: Vec<u8> = Sha256::digest(input.as_bytes()).to_vec();
-    let cache_on = guc::query_cache_max_entries() > 0;
-    if cache_on {
-        if let Some(v) = cache_get(target, &hash) {
+    let mut cfg = config_for(target)
+        .map_err(|detail| EmbedError::Config { model: target.model.clone(), url: guc::embedding_url(), detail })?;
+    // SAFETY: reads the backend's current user.
+    let role = unsafe { pg_sys::GetUserId() };
+    let key = cfg.query_cache_key(role.to_u32(), &input);
+    let max_entries = guc::query_cache_max_entries();
+    if max_entries > 0 {
+        if let Some(v) = as_extension_owner(|| cache_get(&key, target.dimension)) {
             return Ok(v);
         }
     }
-    let mut cfg = match config_for(target) {
-        Ok(c) => c,
-        Err(detail) => {
-            return Err(EmbedError::Config { model: target.model.clone(), url: guc::embedding_url(), detail })
-        }
-    };
     if let Some(d) = deadline {
         cfg.timeout = cfg.timeout.min(d);
     }
     let mut vectors = embed_in_backend(cfg, std::slice::from_ref(&input))?;
     let v = vectors.pop().unwrap_or_default();
-    if cache_on && writable() && may_write_cache() {
-        cache_put(target, hash, &v);
+    if max_entries > 0 && writable() {
+        as_extension_owner(|| cache_put(&key, &v, max_entries));
     }
     Ok(v)
 }
@@ -52,14 +51,8 @@ fn writable() -> bool {
     unsafe { !pg_sys::XactReadOnly && !pg_sys::RecoveryInProgress() }
 }
 
-/// Roles granted only SELECT (search-only applications) still search; the
-/// embedding is just not cached for them.
-fn may_write_cache() -> bool {
-    Spi::get_one::<bool>(queries::QUERY_CACHE_WRITABLE).or_raise("check query cache privilege").unwrap_or(false)
-}
-
-fn cache_get(target: &Target, hash: &[u8]) -> Option<Vec<f32>> {
-    let args: [DatumWithOid; 3] = [target.model.as_str().into(), target.dimension.into(), hash.to_vec().into()];
+fn cache_get(key: &[u8], dimension: i32) -> Option<Vec<f32>> {
+    let args: [DatumWithOid; 1] = [key.to_vec().into()];
     let v = Spi::connect(|client| {
         let rows = client.select(queries::QUERY_CACHE_GET, Some(1), &args).or_raise("read query cache");
         if rows.is_empty() {
@@ -68,21 +61,14 @@ fn cache_get(target: &Target, hash: &[u8]) -> Option<Vec<f32>> {
             rows.first().get_one::<Vec<f32>>().or_raise("read query cache")
         }
     })?;
-    (v.len() == target.dimension as usize).then_some(v)
+    (v.len() == dimension as usize).then_some(v)
 }
 
-fn cache_put(target: &Target, hash: Vec<u8>, v: &[f32]) {
-    let args: [DatumWithOid; 4] =
-        [target.model.as_str().into(), target.dimension.into(), hash.into(), v.to_vec().into()];
+fn cache_put(key: &[u8], v: &[f32], max_entries: i64) {
+    let args: [DatumWithOid; 2] = [key.to_vec().into(), v.to_vec().into()];
     Spi::run_with_args(queries::QUERY_CACHE_PUT, &args).or_raise("write query cache");
-    // Trim now and then rather than on every insert.
-    let due = PUTS_SINCE_TRIM.with(|c| {
-        let n = c.get() + 1;
-        c.set(if n >= 100 { 0 } else { n });
-        n >= 100
-    });
-    if due {
-        let args: [DatumWithOid; 1] = [guc::query_cache_max_entries().into()];
+    if rag_core::sampling::one_in(TRIM_ONE_IN) {
+        let args: [DatumWithOid; 1] = [max_entries.into()];
         Spi::run_with_args(queries::QUERY_CACHE_TRIM, &args).or_raise("trim query cache");
     }
 }

@@ -8,6 +8,8 @@ use rag_core::prune::{self, Term};
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
+use crate::queries::render;
+use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
 /// Lexemes whose document frequency exceeds this share of all chunks are
@@ -58,7 +60,8 @@ impl QueryStats {
 
 pub fn query_stats(words: &[String]) -> QueryStats {
     let args: [DatumWithOid; 1] = [words.join(" ").into()];
-    Spi::connect(|client| {
+    // The statistics are the extension's bookkeeping: read as its owner.
+    as_extension_owner(|| Spi::connect(|client| {
         let row = client.select(queries::SEARCH_TERM_STATS, None, &args).or_raise("read term statistics").first();
         let chunks = row.get::<i64>(2).or_raise("read term statistics").unwrap_or(0);
         let lexemes_total = row.get::<i64>(3).or_raise("read term statistics").unwrap_or(0);
@@ -87,7 +90,7 @@ pub fn query_stats(words: &[String]) -> QueryStats {
             .collect();
         let candidate_lexemes = if selective.is_empty() { present } else { selective };
         QueryStats { chunks, embedding_model, embedding_dim, bm25_blob: blob, candidate_lexemes, k1: params.k1 }
-    })
+    }))
 }
 
 /// A lexeme as a tsquery operand: quoted, with quote and backslash escaped,
@@ -176,7 +179,7 @@ pub(crate) fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &
 /// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
 /// pgvector's iterative mode; if a very selective filter still leaves fewer
 /// than `limit` rows, an exact scan over the filtered documents completes it.
-pub fn vector_candidates(qvec: &[f32], limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
+pub fn vector_candidates(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
     // On small tables the planner prices an exact scan and sort below the
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
@@ -187,11 +190,12 @@ pub fn vector_candidates(qvec: &[f32], limit: i64, filter: &Option<JsonB>) -> Ve
     }
     let args: [DatumWithOid; 3] =
         [qvec.to_vec().into(), limit.into(), filter.as_ref().map(|f| JsonB(f.0.clone())).into()];
-    let mut hits = with_local_settings(&settings, || run_vector_query(queries::SEARCH_VECTOR, &args));
+    let sql = render(queries::SEARCH_VECTOR, Some(dimension));
+    let mut hits = with_local_settings(&settings, || run_vector_query(&sql, &args));
     if let Some(f) = filter {
         if (hits.len() as i64) < limit {
             let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), JsonB(f.0.clone()).into()];
-            hits = run_vector_query(queries::SEARCH_VECTOR_FILTERED_EXACT, &args);
+            hits = run_vector_query(&render(queries::SEARCH_VECTOR_FILTERED_EXACT, Some(dimension)), &args);
         }
     }
     hits
@@ -221,7 +225,7 @@ pub fn lexical_candidates(q: &str, stats: &QueryStats, limit: i64, filter: &Opti
         stats.bm25_blob.clone().into(),
     ];
     Spi::connect(|client| {
-        let rows = client.select(queries::SEARCH_LEXICAL, None, &args).or_raise("lexical candidates");
+        let rows = client.select(&*render(queries::SEARCH_LEXICAL, None), None, &args).or_raise("lexical candidates");
         rows.into_iter().filter_map(|r| r.get::<i64>(1).ok().flatten()).collect()
     })
 }
@@ -243,7 +247,7 @@ pub fn signals(ids: &[i64], qvec: Option<&[f32]>, bm25_blob: &[u8], q: &str) -> 
     let args: [DatumWithOid; 4] =
         [ids.to_vec().into(), qvec.map(|v| v.to_vec()).into(), bm25_blob.to_vec().into(), q.into()];
     Spi::connect(|client| {
-        let rows = client.select(queries::SEARCH_SIGNALS, None, &args).or_raise("candidate signals");
+        let rows = client.select(&*render(queries::SEARCH_SIGNALS, None), None, &args).or_raise("candidate signals");
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let ctx = "candidate signals";

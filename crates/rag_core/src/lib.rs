@@ -10,5 +10,7 @@ pub mod embed;
 pub mod fusion;
 pub mod hash;
 pub mod prune;
+pub mod sampling;
+pub mod search;
 pub mod text;
 pub mod tsvector;

@@ -441,9 +441,14 @@ fn model_and_dimension_switches_reembed_and_search_sees_only_the_current_model()
 fn privileges_of_settings_and_backfill_functions() {
     let db = "it_bf_privileges";
     let (mut c, fixture) = setup(db, 10);
+    // The API key is refused where a catalog would keep it readable by all.
+    let refused = c
+        .batch_execute(&format!("ALTER DATABASE {db} SET rag_search.embedding_api_key = 'sekrit-key'"))
+        .expect_err("ALTER DATABASE SET of the API key");
+    assert_eq!(refused.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    assert!(refused.as_db_error().and_then(|e| e.hint()).is_some_and(|h| h.contains("ALTER SYSTEM")));
     c.batch_execute(&format!(
-        "ALTER DATABASE {db} SET rag_search.embedding_api_key = 'sekrit-key';
-         DO $$ BEGIN
+        "DO $$ BEGIN
              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bf_user') THEN CREATE ROLE bf_user LOGIN; END IF;
          END $$;
          REVOKE rag_search_admin FROM bf_user;"
@@ -477,11 +482,6 @@ fn privileges_of_settings_and_backfill_functions() {
     let visible: i64 =
         u.query_one("SELECT count(*) FROM pg_settings WHERE name = 'rag_search.embedding_api_key'", &[]).unwrap().get(0);
     assert_eq!(visible, 0, "the API key is hidden from pg_settings");
-    let leaked: i64 = u
-        .query_one("SELECT count(*) FROM pg_settings WHERE setting LIKE '%sekrit%'", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(leaked, 0);
 
     // Operating the backfill.
     for sql in [
@@ -519,16 +519,6 @@ fn privileges_of_settings_and_backfill_functions() {
         code_of(&mut u, "SET rag_search.embedding_url = 'http://example.invalid:1'"),
         Some(SqlState::INSUFFICIENT_PRIVILEGE)
     );
-    // The key never shows up in what the backfill recorded.
-    let leaked: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM rag_search.backfill_state WHERE last_error LIKE '%sekrit%')
-                  + (SELECT count(*) FROM rag_search.backfill_failures WHERE last_error LIKE '%sekrit%')",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(leaked, 0);
     drop(u);
     c.batch_execute("REVOKE rag_search_admin FROM bf_user; DROP OWNED BY bf_user").unwrap();
     drop(fixture);

@@ -83,6 +83,38 @@ pub struct EmbedConfig {
     pub api_key: Option<String>,
 }
 
+impl EmbedConfig {
+    /// What is sent for `input`: cut to `max_chars` characters (0: no cut).
+    pub fn sent_text<'a>(&self, input: &'a str) -> &'a str {
+        if self.max_chars == 0 {
+            input
+        } else {
+            truncate_chars(input, self.max_chars)
+        }
+    }
+
+    /// Key of the query-embedding cache for `input` sent by `role`: a hash of
+    /// everything that determines the vector the server returns — provider,
+    /// server URL, model, dimension and the exact text sent — plus the role,
+    /// so that a cached vector is only ever served to the role that caused
+    /// it, for exactly the request it would have made.
+    pub fn query_cache_key(&self, role: u32, input: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"rag_search/query-cache/1\0");
+        h.update(role.to_le_bytes());
+        for field in [self.provider.as_str(), self.url.trim(), self.model.as_str()] {
+            h.update((field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+        h.update((self.dimension as u64).to_le_bytes());
+        let sent = self.sent_text(input);
+        h.update((sent.len() as u64).to_le_bytes());
+        h.update(sent.as_bytes());
+        h.finalize().into()
+    }
+}
+
 impl fmt::Debug for EmbedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmbedConfig")
@@ -353,12 +385,7 @@ impl EmbedClient {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let max = if self.cfg.max_chars == 0 {
-            usize::MAX
-        } else {
-            self.cfg.max_chars
-        };
-        let texts: Vec<&str> = inputs.iter().map(|s| truncate_chars(s, max)).collect();
+        let texts: Vec<&str> = inputs.iter().map(|s| self.cfg.sent_text(s)).collect();
         let raw = match self.cfg.provider {
             Provider::OpenAi => self.embed_openai(&texts, cancel)?,
             Provider::Ollama if self.legacy_ollama => self.embed_ollama_legacy(&texts, cancel)?,

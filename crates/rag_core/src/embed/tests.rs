@@ -635,3 +635,42 @@ fn embed_redact_url_and_snippet() {
     assert_eq!(snippet(b"404 page\nnot found"), "404 page not found");
     assert_eq!(snippet(&[0xff, b'a']), "\u{fffd}a");
 }
+
+#[test]
+fn query_cache_key_covers_everything_that_decides_the_vector() {
+    let base = cfg("http://127.0.0.1:1", Provider::Ollama);
+    let key = base.query_cache_key(10, "query: what is a tsvector?");
+    let variants = [
+        EmbedConfig { provider: Provider::OpenAi, ..base.clone() },
+        EmbedConfig { url: "http://127.0.0.1:2".to_string(), ..base.clone() },
+        EmbedConfig { model: "other".to_string(), ..base.clone() },
+        EmbedConfig { dimension: 17, ..base.clone() },
+        EmbedConfig { max_chars: 20, ..base.clone() },
+    ];
+    for v in &variants {
+        assert_ne!(v.query_cache_key(10, "query: what is a tsvector?"), key, "{v:?}");
+    }
+    assert_ne!(base.query_cache_key(11, "query: what is a tsvector?"), key, "another role");
+    assert_ne!(base.query_cache_key(10, "query: what is a tsvector"), key, "another text");
+    // What is not sent does not count: a timeout or an API key changes nothing,
+    // and two inputs that are cut to the same text are the same request.
+    let same = EmbedConfig { timeout: Duration::from_secs(1), api_key: Some(KEY.into()), ..base.clone() };
+    assert_eq!(same.query_cache_key(10, "query: what is a tsvector?"), key);
+    let short = EmbedConfig { max_chars: 5, ..base.clone() };
+    assert_eq!(short.query_cache_key(10, "query: a"), short.query_cache_key(10, "query: b"));
+    // Field boundaries are unambiguous.
+    let a = EmbedConfig { model: "ab".into(), url: "http://x".into(), ..base.clone() };
+    let b = EmbedConfig { model: "b".into(), url: "http://xa".into(), ..base.clone() };
+    assert_ne!(a.query_cache_key(1, "t"), b.query_cache_key(1, "t"));
+}
+
+#[test]
+fn the_text_sent_is_the_text_the_cache_key_hashes() {
+    let server = small();
+    let mut c = EmbedConfig { max_chars: 7, ..cfg(&server.url(), Provider::Ollama) };
+    c.max_chars = 7;
+    let mut client = EmbedClient::new(c.clone());
+    client.embed(&texts(&["한국어 텍스트 검색 질문"]), &never).unwrap();
+    assert_eq!(server.last_inputs(), vec![c.sent_text("한국어 텍스트 검색 질문").to_string()]);
+    assert_eq!(c.sent_text("한국어 텍스트 검색 질문"), "한국어 텍스트");
+}

@@ -1,0 +1,163 @@
+-- rag_search 0.1.0 → 0.2.0 (ALTER EXTENSION rag_search UPDATE TO '0.2.0').
+--
+-- Keeps every row: documents, chunks and embeddings stay as they are; the
+-- HNSW index is rebuilt once as an expression index at the current
+-- dimension (minutes on millions of chunks), the query-embedding cache is
+-- emptied (its key changed). The integration test tests/upgrade.rs checks
+-- that an upgraded database has exactly the objects of a fresh 0.2.0
+-- installation and answers every search as before.
+
+-- Functions: a pinned search_path on every function that runs statements;
+-- the backfill functions run as the extension's owner; functions that run
+-- statements are not parallel safe.
+ALTER FUNCTION @extschema@.rag_backfill_recount() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_resume() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_retry_failed(bigint[], boolean)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_start(text, integer, integer, bigint, integer)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_step(integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_stop() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_backfill_status() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_candidate_pages(text, integer)
+    PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_stats() PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_delete_document(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_hybrid_search(text, integer, text, jsonb, jsonb)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_hybrid_search(text, @extschema:vector@.vector, integer, text, jsonb, jsonb)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_set_embedding_model(text, integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_set_text_search_config(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_upsert_document(text, text, text, jsonb, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.rag_upsert_documents(jsonb) SET search_path = pg_catalog, pg_temp;
+
+-- Embeddings: no declared dimension on the column (a dump restores into a
+-- fresh installation whatever the dimension), an expression HNSW index at
+-- the current dimension, and a check that the recorded dimension is the
+-- vector's.
+DROP INDEX rag_search.chunks_embedding_hnsw;
+ALTER TABLE rag_search.chunks ALTER COLUMN embedding TYPE @extschema:vector@.vector;
+ALTER TABLE rag_search.chunks
+    ADD CONSTRAINT chunks_embedding_dim CHECK (embedding_dim = @extschema:vector@.vector_dims(embedding));
+
+CREATE FUNCTION rag_search.embedding_index_rebuild(dimension integer) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    vector_schema name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                           JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                           WHERE e.extname = 'vector');
+BEGIN
+    DROP INDEX IF EXISTS rag_search.chunks_embedding_hnsw;
+    EXECUTE format(
+        'CREATE INDEX chunks_embedding_hnsw ON rag_search.chunks USING hnsw '
+        '((embedding::%1$I.vector(%2$s)) %1$I.vector_cosine_ops) WHERE embedding_dim = %2$s',
+        vector_schema, dimension);
+END $$;
+SELECT rag_search.embedding_index_rebuild(embedding_dim) FROM rag_search.index_state;
+
+CREATE FUNCTION rag_search.tsvector_rebuild(config regconfig) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ALTER TABLE rag_search.chunks DROP COLUMN tsv;
+    EXECUTE format(
+        'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '
+        '(rag_search.index_tsvector(%L::regconfig, content)) STORED', config::text);
+    CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
+    PERFORM rag_search.term_stats_rebuild();
+END $$;
+
+-- Restores: the dumped index_state row merges into the one CREATE
+-- EXTENSION made.
+CREATE FUNCTION rag_search.index_state_restore() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    current_state rag_search.index_state;
+BEGIN
+    SELECT * INTO current_state FROM rag_search.index_state FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NEW;
+    END IF;
+    IF current_state.embedding_dim <> NEW.embedding_dim THEN
+        PERFORM rag_search.embedding_index_rebuild(NEW.embedding_dim);
+    END IF;
+    IF current_state.text_search_config <> NEW.text_search_config THEN
+        PERFORM rag_search.tsvector_rebuild(NEW.text_search_config);
+    END IF;
+    UPDATE rag_search.index_state
+    SET embedding_model = NEW.embedding_model, embedding_dim = NEW.embedding_dim,
+        text_search_config = NEW.text_search_config, changed_at = NEW.changed_at;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER index_state_restore BEFORE INSERT ON rag_search.index_state
+    FOR EACH ROW EXECUTE FUNCTION rag_search.index_state_restore();
+
+-- Dumped with the data: the identity sequences and the backfill failures.
+SELECT pg_catalog.pg_extension_config_dump('rag_search.documents_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rag_search.chunks_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rag_search.backfill_failures', '');
+
+-- The statistics triggers run as the extension's owner.
+ALTER FUNCTION rag_search.term_stats_add() SECURITY DEFINER;
+ALTER FUNCTION rag_search.term_stats_remove() SECURITY DEFINER;
+ALTER FUNCTION rag_search.term_stats_reset() SECURITY DEFINER;
+
+-- The query-embedding cache is keyed by everything that decides a vector
+-- and is private to the extension's code.
+DROP TABLE rag_search.query_embedding_cache;
+CREATE TABLE rag_search.query_embedding_cache (
+    key        bytea       PRIMARY KEY,
+    embedding  real[]      NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX query_embedding_cache_created ON rag_search.query_embedding_cache (created_at);
+
+-- rag_search_admin: marked as rag_search's own (0.1.0 created it without a
+-- mark) unless it is not fit to be, and left with EXECUTE on the backfill
+-- functions only.
+DO $$
+DECLARE
+    marker constant text := 'rag_search: operators of the embedding backfill (created by CREATE EXTENSION rag_search)';
+    found_role pg_catalog.pg_roles;
+BEGIN
+    SELECT * INTO found_role FROM pg_catalog.pg_roles WHERE rolname = 'rag_search_admin';
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF found_role.rolcanlogin OR found_role.rolsuper OR found_role.rolcreaterole
+       OR found_role.rolcreatedb OR found_role.rolreplication OR found_role.rolbypassrls
+       OR EXISTS (SELECT FROM pg_catalog.pg_auth_members AS m
+                  JOIN pg_catalog.pg_roles AS r ON r.oid = m.member
+                  WHERE m.roleid = found_role.oid AND m.admin_option AND NOT r.rolsuper) THEN
+        RAISE EXCEPTION 'role "rag_search_admin" has LOGIN, another role attribute, or a non-superuser admin'
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Remove its attributes (ALTER ROLE rag_search_admin NOLOGIN ...) and admin grants, '
+                         'then run ALTER EXTENSION rag_search UPDATE again.';
+    END IF;
+    IF pg_catalog.shobj_description(found_role.oid, 'pg_authid') IS NULL THEN
+        EXECUTE format('COMMENT ON ROLE rag_search_admin IS %L', marker);
+    END IF;
+END $$;
+REVOKE ALL ON rag_search.documents, rag_search.chunks, rag_search.backfill_failures,
+    rag_search.backfill_state, rag_search.chunk_counts FROM rag_search_admin;
+REVOKE ALL ON rag_search.index_state FROM rag_search_admin;
+REVOKE ALL ON SCHEMA rag_search FROM rag_search_admin;
+REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM rag_search_admin;
+
+-- Internal functions are not executable by PUBLIC.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+        JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND d.deptype = 'e'
+        WHERE e.extname = 'rag_search'
+          AND p.pronamespace = 'rag_search'::regnamespace
+          AND p.proname NOT IN ('bm25', 'document_frequencies', 'index_text', 'index_tsvector')
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END $$;
