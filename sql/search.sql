@@ -154,3 +154,7 @@ CREATE TABLE rag_search.query_embedding_cache (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX query_embedding_cache_created ON rag_search.query_embedding_cache (created_at);
+-- Counts cache inserts across all sessions: every 64th insert trims the
+-- cache, so it stays within rag_search.query_cache_max_entries + 64 however
+-- short the connections are.
+CREATE SEQUENCE rag_search.query_embedding_cache_inserts;

@@ -111,6 +111,10 @@ CREATE TABLE rag_search.query_embedding_cache (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX query_embedding_cache_created ON rag_search.query_embedding_cache (created_at);
+-- Counts cache inserts across all sessions: every 64th insert trims the
+-- cache, so it stays within rag_search.query_cache_max_entries + 64 however
+-- short the connections are.
+CREATE SEQUENCE rag_search.query_embedding_cache_inserts;
 
 -- rag_search_admin: marked as rag_search's own (0.1.0 created it without a
 -- mark) unless it is not fit to be, and left with EXECUTE on the backfill

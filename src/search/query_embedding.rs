@@ -11,11 +11,11 @@ use crate::error::OrRaise;
 use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
-/// A cache trim runs after about one insert in this many: the trim reads
-/// the newest rag_search.query_cache_max_entries entries, too much for
-/// every insert, and sampling keeps the table bounded however short the
-/// connections are.
-const TRIM_ONE_IN: u32 = 64;
+/// Every this many inserts (counted across sessions by a sequence) trims the
+/// cache: the trim reads the newest rag_search.query_cache_max_entries
+/// entries, too much for every insert, and the cache stays within the limit
+/// plus this many however short the connections are.
+const TRIM_EVERY: i64 = 64;
 
 /// Embeds `q` with the query template for `target`. `deadline` shortens the
 /// request timeout (auto mode). Repeated queries are served from
@@ -65,9 +65,12 @@ fn cache_get(key: &[u8], dimension: i32) -> Option<Vec<f32>> {
 }
 
 fn cache_put(key: &[u8], v: &[f32], max_entries: i64) {
-    let args: [DatumWithOid; 2] = [key.to_vec().into(), v.to_vec().into()];
-    Spi::run_with_args(queries::QUERY_CACHE_PUT, &args).or_raise("write query cache");
-    if rag_core::sampling::one_in(TRIM_ONE_IN) {
+    let args: [DatumWithOid; 3] = [key.to_vec().into(), v.to_vec().into(), TRIM_EVERY.into()];
+    let trim_due = Spi::connect_mut(|client| {
+        let rows = client.update(queries::QUERY_CACHE_PUT, None, &args).or_raise("write query cache");
+        !rows.is_empty() && rows.first().get_one::<bool>().or_raise("write query cache").unwrap_or(false)
+    });
+    if trim_due {
         let args: [DatumWithOid; 1] = [max_entries.into()];
         Spi::run_with_args(queries::QUERY_CACHE_TRIM, &args).or_raise("trim query cache");
     }
