@@ -12,3 +12,6 @@ pub mod hash;
 pub mod prune;
 pub mod text;
 pub mod tsvector;
+
+#[cfg(test)]
+mod testing;
