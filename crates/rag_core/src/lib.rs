@@ -9,6 +9,7 @@ pub mod chunk;
 pub mod embed;
 pub mod fusion;
 pub mod hash;
+pub mod postings;
 pub mod prune;
 pub mod text;
 pub mod tsvector;
