@@ -5,6 +5,7 @@
 //! functions.
 
 pub mod backfill;
+pub mod blocks;
 pub mod chunk;
 pub mod embed;
 pub mod fusion;
