@@ -318,7 +318,7 @@ pub fn plan_merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Rng;
+    use crate::testing::{MemCell as Cell, Rng};
     use std::collections::BTreeMap;
 
     fn post(chunk_id: i64, tf: u16, dl: u32) -> Posting {
@@ -402,37 +402,6 @@ mod tests {
             let _ = decode_block(&junk);
         }
         assert!(errors > 5000, "{errors}");
-    }
-
-    /// A cell held as stored rows: block number → postings.
-    #[derive(Default)]
-    struct Cell(BTreeMap<i32, Vec<Posting>>);
-
-    impl Cell {
-        fn metas(&self) -> Vec<BlockMeta> {
-            self.0.iter().filter_map(|(b, p)| BlockMeta::of(*b, p)).collect()
-        }
-
-        /// What the shell does: read the named blocks, plan, apply.
-        fn merge(&mut self, add: &[Posting], remove: &[i64]) -> MergePlan {
-            let metas = self.metas();
-            let read: Vec<(i32, Vec<Posting>)> =
-                blocks_to_read(&metas, !add.is_empty(), remove).iter().map(|b| (*b, self.0[b].clone())).collect();
-            let plan = plan_merge(&metas, read, add, remove).unwrap();
-            for w in &plan.writes {
-                self.0.insert(w.meta.block, decode_block(&w.data).unwrap());
-            }
-            for d in &plan.deletes {
-                assert!(self.0.remove(d).is_some());
-            }
-            plan
-        }
-
-        fn all(&self) -> Vec<Posting> {
-            let mut all: Vec<Posting> = self.0.values().flatten().copied().collect();
-            all.sort_by_key(|p| p.chunk_id);
-            all
-        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod hash;
 pub mod postings;
 pub mod prune;
 pub mod text;
+pub mod topk;
 pub mod tsvector;
 
 #[cfg(test)]

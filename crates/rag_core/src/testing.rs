@@ -1,4 +1,10 @@
-//! Helpers shared by the unit tests: a seeded PRNG (no dependency).
+//! Helpers shared by the unit tests: a seeded PRNG (no dependency),
+//! tsvector bytes, a postings cell held in memory.
+
+use std::collections::BTreeMap;
+
+use crate::blocks::{blocks_to_read, decode_block, plan_merge, BlockMeta, MergePlan};
+use crate::postings::Posting;
 
 /// xorshift64: deterministic, fast, good enough for randomised tests.
 pub struct Rng(u64);
@@ -77,4 +83,37 @@ pub fn tsvector_bytes(entries: &[(&str, u16)]) -> Vec<u8> {
     }
     out.extend_from_slice(&strings);
     out
+}
+
+/// One (lexeme, cell) held as stored rows: block number → postings,
+/// maintained the way the extension does it.
+#[derive(Default)]
+pub struct MemCell(pub BTreeMap<i32, Vec<Posting>>);
+
+impl MemCell {
+    pub fn metas(&self) -> Vec<BlockMeta> {
+        self.0.iter().filter_map(|(b, p)| BlockMeta::of(*b, p)).collect()
+    }
+
+    /// Reads the blocks the merge names, plans it, applies the plan.
+    pub fn merge(&mut self, add: &[Posting], remove: &[i64]) -> MergePlan {
+        let metas = self.metas();
+        let read: Vec<(i32, Vec<Posting>)> =
+            blocks_to_read(&metas, !add.is_empty(), remove).iter().map(|b| (*b, self.0[b].clone())).collect();
+        let plan = plan_merge(&metas, read, add, remove).unwrap();
+        for w in &plan.writes {
+            self.0.insert(w.meta.block, decode_block(&w.data).unwrap());
+        }
+        for d in &plan.deletes {
+            assert!(self.0.remove(d).is_some());
+        }
+        plan
+    }
+
+    /// Every posting, by chunk id.
+    pub fn all(&self) -> Vec<Posting> {
+        let mut all: Vec<Posting> = self.0.values().flatten().copied().collect();
+        all.sort_by_key(|p| p.chunk_id);
+        all
+    }
 }
