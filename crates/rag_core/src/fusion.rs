@@ -162,6 +162,51 @@ pub fn bm25_idf(df: f64, n_docs: f64) -> f64 {
     (1.0 + (n_docs - df + 0.5) / (df + 0.5)).ln().max(0.0)
 }
 
+/// What a term's BM25 weight depends on besides its idf, tf and the
+/// document length: the parameters and the corpus average length (in the
+/// same unit as the document length, distinct lexemes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreParams {
+    pub k1: f64,
+    pub b: f64,
+    pub avg_len: f64,
+}
+
+impl ScoreParams {
+    /// An average length that is not positive (or NaN) becomes 1, as in the
+    /// BM25 query blob, so a corpus without statistics still scores.
+    pub fn new(params: Bm25, avg_len: f64) -> Self {
+        ScoreParams { k1: params.k1, b: params.b, avg_len: if avg_len > 0.0 { avg_len } else { 1.0 } }
+    }
+}
+
+/// The BM25 weight of one query term in one document:
+/// `idf · tf·(k1+1) / (tf + k1·(1 − b + b·dl/avg_len))`, with the
+/// operations in exactly this order. Every BM25 score of the extension
+/// (stored tsvectors, postings, bounds) is built from this function, which
+/// is what makes scores computed from postings bitwise equal to scores read
+/// from tsvectors.
+#[inline]
+pub fn term_score(idf: f64, tf: f64, dl: f64, p: &ScoreParams) -> f64 {
+    let norm = p.k1 * (1.0 - p.b + p.b * dl / p.avg_len);
+    idf * tf * (p.k1 + 1.0) / (tf + norm)
+}
+
+/// BM25 of one document of length `dl` from `(idf, tf)` of each query term
+/// in query-blob (lexeme) order: the term weights summed in that order,
+/// terms with tf 0 skipped. Bitwise what
+/// [`crate::tsvector::bm25_from_blob`] returns for a tsvector with these
+/// frequencies.
+pub fn doc_score(dl: f64, terms: impl IntoIterator<Item = (f64, f64)>, p: &ScoreParams) -> f64 {
+    let mut score = 0.0;
+    for (idf, tf) in terms {
+        if tf > 0.0 {
+            score += term_score(idf, tf, dl, p);
+        }
+    }
+    score
+}
+
 /// BM25 of one document: `Σ idf(df) · tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl))`
 /// over the query terms given as `(tf, df)`. Terms with tf ≤ 0 add nothing.
 /// (Lucene ≥ 8 drops the constant `(k1+1)` factor; rankings are identical.)
@@ -191,7 +236,9 @@ pub fn top_k(mut items: Vec<(u64, f64)>, k: usize) -> Vec<(u64, f64)> {
     items
 }
 
-fn cmp_desc(a: f64, b: f64) -> Ordering {
+/// Score order, best first: descending, NaN after every number, -0 equal
+/// to 0.
+pub(crate) fn cmp_desc(a: f64, b: f64) -> Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
@@ -355,6 +402,21 @@ mod tests {
         assert!(close(bm25_idf(10.0, 10.0), (1.0f64 + 0.5 / 10.5).ln()));
         assert_eq!(bm25_score(&[], 1.0, 1.0, 1.0, &p), 0.0);
         assert!(bm25_score(&[(1.0, 1.0)], 5.0, 0.0, 1.0, &p).is_finite());
+    }
+
+    #[test]
+    fn term_and_document_scores() {
+        let p = ScoreParams::new(Bm25 { k1: 1.2, b: 0.75 }, 10.0);
+        let norm = 1.2 * (1.0 - 0.75 + 0.75 * 20.0 / 10.0);
+        assert_eq!(term_score(2.0, 3.0, 20.0, &p), 2.0 * 3.0 * 2.2 / (3.0 + norm));
+        // Summed in the given order, tf 0 skipped.
+        let want = term_score(2.0, 3.0, 20.0, &p) + term_score(0.5, 1.0, 20.0, &p);
+        assert_eq!(doc_score(20.0, [(2.0, 3.0), (9.0, 0.0), (0.5, 1.0)], &p), want);
+        assert_eq!(doc_score(20.0, [], &p), 0.0);
+        // No average length: 1, as in the query blob.
+        for avg in [0.0, -3.0, f64::NAN] {
+            assert_eq!(ScoreParams::new(Bm25::default(), avg).avg_len, 1.0);
+        }
     }
 
     #[test]

@@ -5,12 +5,18 @@
 //! functions.
 
 pub mod backfill;
+pub mod blocks;
 pub mod chunk;
 pub mod embed;
 pub mod fusion;
 pub mod hash;
+pub mod postings;
 pub mod prune;
 pub mod sampling;
 pub mod search;
 pub mod text;
+pub mod topk;
 pub mod tsvector;
+
+#[cfg(test)]
+mod testing;

@@ -11,7 +11,7 @@
 //! then the lexeme strings; a lexeme with positions is followed, at the next
 //! even offset, by `uint16 npos` and its positions.
 
-use crate::fusion::Bm25;
+use crate::fusion::{doc_score, Bm25, ScoreParams};
 
 /// Document length used by BM25: the number of distinct lexemes. It is
 /// stored in the tsvector header, so reading it costs nothing, and corpus
@@ -39,6 +39,12 @@ impl Bm25Query {
         Bm25Query { terms, params, avg_len: if avg_len > 0.0 { avg_len } else { 1.0 } }
     }
 
+    /// The parameters the blob carries, for scoring postings exactly as
+    /// [`bm25_from_blob`] scores tsvectors.
+    pub fn score_params(&self) -> ScoreParams {
+        ScoreParams::new(self.params, self.avg_len)
+    }
+
     /// Serialises to the blob passed to `rag_search.bm25(tsvector, bytea)`:
     /// `f64 k1, f64 b, f64 avg_len, u16 n, n × (f64 idf, u16 len, bytes)`.
     pub fn to_blob(&self) -> Vec<u8> {
@@ -62,17 +68,8 @@ impl Bm25Query {
 pub fn bm25_from_blob(tsv: &[u8], blob: &[u8]) -> f64 {
     let Some(q) = BlobView::parse(blob) else { return 0.0 };
     let Some(doc) = TsvView::parse(tsv) else { return 0.0 };
-    let dl = doc.size as f64;
-    let k1 = q.k1;
-    let norm = k1 * (1.0 - q.b + q.b * dl / q.avg_len);
-    let mut score = 0.0;
-    for (lexeme, idf) in q.terms() {
-        let tf = doc.term_frequency(lexeme) as f64;
-        if tf > 0.0 {
-            score += idf * tf * (k1 + 1.0) / (tf + norm);
-        }
-    }
-    score
+    let p = ScoreParams { k1: q.k1, b: q.b, avg_len: q.avg_len };
+    doc_score(doc.size as f64, q.terms().map(|(lexeme, idf)| (idf, doc.term_frequency(lexeme) as f64)), &p)
 }
 
 /// The frequency of each of `lexemes` in `tsv` (0 when absent).
@@ -98,6 +95,26 @@ pub fn document_frequencies<'a>(tsvs: impl IntoIterator<Item = &'a [u8]>) -> Vec
     }
     let mut out: Vec<(&[u8], i64)> = counts.into_iter().collect();
     out.sort_unstable_by(|a, b| compare_lexemes(a.0, b.0));
+    out
+}
+
+/// Every lexeme of a tsvector with its frequency (what
+/// [`term_frequencies`] reads for it), in tsvector order. Empty when the
+/// tsvector is malformed, including lexemes out of PostgreSQL's order or
+/// repeated, which PostgreSQL never writes and which a lookup by binary
+/// search would not find: every lexeme returned is found by
+/// [`bm25_from_blob`] with this frequency.
+pub fn lexeme_frequencies(tsv: &[u8]) -> Vec<(&[u8], u32)> {
+    let Some(doc) = TsvView::parse(tsv) else { return Vec::new() };
+    let mut out: Vec<(&[u8], u32)> = Vec::with_capacity(doc.size.min(tsv.len() / 4));
+    for i in 0..doc.size {
+        let Some((haspos, len, pos)) = doc.entry(i) else { return Vec::new() };
+        let Some(lexeme) = doc.lexeme(len, pos) else { return Vec::new() };
+        if out.last().is_some_and(|(prev, _)| compare_lexemes(prev, lexeme) != std::cmp::Ordering::Less) {
+            return Vec::new();
+        }
+        out.push((lexeme, doc.frequency_at(haspos, len, pos)));
+    }
     out
 }
 
@@ -190,7 +207,7 @@ fn takes_whole(word: &str) -> bool {
 
 /// PostgreSQL's lexeme order (`tsCompareString`): bytes of the common
 /// prefix, then the shorter first.
-fn compare_lexemes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub fn compare_lexemes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let n = a.len().min(b.len());
     a[..n].cmp(&b[..n]).then(a.len().cmp(&b.len()))
 }
@@ -245,18 +262,21 @@ impl<'a> TsvView<'a> {
             match compare_lexemes(candidate, lexeme) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    if !haspos {
-                        // Stripped tsvector: presence only.
-                        return 1;
-                    }
-                    let end = pos + len;
-                    let aligned = end + (end & 1);
-                    return read_u16(self.bytes, self.strings + aligned).map(u32::from).unwrap_or(1).max(1);
-                }
+                std::cmp::Ordering::Equal => return self.frequency_at(haspos, len, pos),
             }
         }
         0
+    }
+
+    /// The frequency of the lexeme of an entry: its number of positions, or
+    /// 1 for a stripped entry (presence only).
+    fn frequency_at(&self, haspos: bool, len: usize, pos: usize) -> u32 {
+        if !haspos {
+            return 1;
+        }
+        let end = pos + len;
+        let aligned = end + (end & 1);
+        read_u16(self.bytes, self.strings + aligned).map(u32::from).unwrap_or(1).max(1)
     }
 }
 
@@ -297,34 +317,7 @@ impl<'a> BlobView<'a> {
 mod tests {
     use super::*;
 
-    /// Builds tsvector bytes the way PostgreSQL lays them out.
-    fn tsv(entries: &[(&str, u16)]) -> Vec<u8> {
-        let mut sorted: Vec<(&str, u16)> = entries.to_vec();
-        sorted.sort_by(|a, b| compare_lexemes(a.0.as_bytes(), b.0.as_bytes()));
-        let mut strings = Vec::new();
-        let mut words = Vec::new();
-        for (lex, npos) in &sorted {
-            let pos = strings.len();
-            strings.extend_from_slice(lex.as_bytes());
-            let haspos = *npos > 0;
-            if haspos {
-                if strings.len() % 2 == 1 {
-                    strings.push(0);
-                }
-                strings.extend_from_slice(&npos.to_le_bytes());
-                for p in 0..*npos {
-                    strings.extend_from_slice(&(p + 1).to_le_bytes());
-                }
-            }
-            words.push((haspos as u32) | ((lex.len() as u32) << 1) | ((pos as u32) << 12));
-        }
-        let mut out = (sorted.len() as i32).to_le_bytes().to_vec();
-        for w in words {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(&strings);
-        out
-    }
+    use crate::testing::{tsvector_bytes as tsv, Rng};
 
     #[test]
     fn simple_tsvector_has_postgres_layout() {
@@ -392,6 +385,114 @@ mod tests {
         let norm = 0.9 * (1.0 - 0.4 + 0.4 * 4.0 / 8.0);
         let want = 1.5 * 2.0 * 1.9 / (2.0 + norm) + 0.5 * 1.0 * 1.9 / (1.0 + norm);
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+
+    /// `bm25_from_blob` before the term weight moved to `fusion`, kept
+    /// verbatim to prove today's scores are bitwise unchanged.
+    fn bm25_from_blob_before(tsv: &[u8], blob: &[u8]) -> f64 {
+        let Some(q) = BlobView::parse(blob) else { return 0.0 };
+        let Some(doc) = TsvView::parse(tsv) else { return 0.0 };
+        let dl = doc.size as f64;
+        let k1 = q.k1;
+        let norm = k1 * (1.0 - q.b + q.b * dl / q.avg_len);
+        let mut score = 0.0;
+        for (lexeme, idf) in q.terms() {
+            let tf = doc.term_frequency(lexeme) as f64;
+            if tf > 0.0 {
+                score += idf * tf * (k1 + 1.0) / (tf + norm);
+            }
+        }
+        score
+    }
+
+    /// A random document over a small vocabulary (so queries hit it), with
+    /// frequencies up to PostgreSQL's 255 and some stripped entries, and a
+    /// random query with random parameters.
+    fn random_case(rng: &mut Rng) -> (Vec<u8>, Bm25Query) {
+        let vocab: Vec<String> = (0..60).map(|i| if i % 7 == 0 { format!("탄핵{i}") } else { format!("w{i}") }).collect();
+        let n = rng.range(1, 40) as usize;
+        let mut words: Vec<(&str, u16)> = Vec::new();
+        for _ in 0..n {
+            let w = vocab[rng.zipf(vocab.len() as u64) as usize].as_str();
+            if words.iter().all(|(x, _)| *x != w) {
+                let tf = if rng.chance(0.05) { 0 } else if rng.chance(0.8) { rng.range(1, 4) } else { rng.range(1, 255) };
+                words.push((w, tf as u16));
+            }
+        }
+        let terms: Vec<(String, f64)> =
+            (0..rng.range(1, 8)).map(|_| (vocab[rng.below(60) as usize].clone(), rng.unit() * 12.0)).collect();
+        let params = Bm25 { k1: rng.unit() * 3.0, b: rng.unit() };
+        let avg_len = if rng.chance(0.05) { 0.0 } else { 0.5 + rng.unit() * 500.0 };
+        (tsv(&words), Bm25Query::new(terms, params, avg_len))
+    }
+
+    #[test]
+    fn bm25_is_bitwise_unchanged() {
+        let mut rng = Rng::new(11);
+        for _ in 0..5000 {
+            let (doc, q) = random_case(&mut rng);
+            let blob = q.to_blob();
+            assert_eq!(bm25_from_blob(&doc, &blob).to_bits(), bm25_from_blob_before(&doc, &blob).to_bits());
+        }
+    }
+
+    #[test]
+    fn scores_from_frequencies_equal_bm25_from_blob_bitwise() {
+        let mut rng = Rng::new(12);
+        let mut nonzero = 0;
+        for _ in 0..5000 {
+            let (doc, q) = random_case(&mut rng);
+            // What a postings list knows of the document: dl and each
+            // lexeme's frequency.
+            let dl = lexeme_count(&doc).unwrap() as f64;
+            let freqs = lexeme_frequencies(&doc);
+            assert_eq!(freqs.len() as f64, dl);
+            let tf = |lexeme: &[u8]| freqs.iter().find(|(l, _)| *l == lexeme).map_or(0.0, |(_, tf)| *tf as f64);
+            let from_postings = doc_score(dl, q.terms.iter().map(|(l, idf)| (*idf, tf(l))), &q.score_params());
+            let from_blob = bm25_from_blob(&doc, &q.to_blob());
+            assert_eq!(from_postings.to_bits(), from_blob.to_bits(), "{from_postings} vs {from_blob}");
+            nonzero += (from_blob > 0.0) as usize;
+        }
+        assert!(nonzero > 2000, "{nonzero}");
+    }
+
+    #[test]
+    fn lexeme_frequencies_read_every_entry() {
+        let doc = tsv(&[("탄핵", 3), ("a", 1), ("절차", 2), ("court", 0)]);
+        let got: Vec<(&[u8], u32)> = lexeme_frequencies(&doc);
+        let want: Vec<(&[u8], u32)> =
+            vec![(b"a", 1), (b"court", 1), ("절차".as_bytes(), 2), ("탄핵".as_bytes(), 3)];
+        assert_eq!(got, want);
+        assert!(lexeme_frequencies(&tsv(&[])).is_empty());
+        assert_eq!(lexeme_frequencies(&simple_tsvector(&vec!["x"; 400].join(" ")).unwrap()), vec![(&b"x"[..], 255)]);
+    }
+
+    #[test]
+    fn lexeme_frequencies_of_malformed_input_are_empty() {
+        assert!(lexeme_frequencies(&[]).is_empty());
+        assert!(lexeme_frequencies(&[1, 0, 0, 0]).is_empty());
+        // A lexeme pointing past the end.
+        let mut bad = tsv(&[("x", 1), ("y", 1)]);
+        bad[8] = 0xff;
+        bad[11] = 0x7f;
+        assert!(lexeme_frequencies(&bad).is_empty());
+        // Entries out of order (swapped words): binary search would miss them.
+        let good = tsv(&[("x", 1), ("y", 2)]);
+        let mut swapped = good.clone();
+        swapped[4..8].copy_from_slice(&good[8..12]);
+        swapped[8..12].copy_from_slice(&good[4..8]);
+        assert!(lexeme_frequencies(&swapped).is_empty());
+        // Random bytes and truncations never panic.
+        let mut rng = Rng::new(5);
+        for _ in 0..2000 {
+            let (doc, _) = random_case(&mut rng);
+            let cut = rng.below(doc.len() as u64 + 1) as usize;
+            let _ = lexeme_frequencies(&doc[..cut]);
+            let mut noisy = doc.clone();
+            let at = rng.below(noisy.len() as u64) as usize;
+            noisy[at] = rng.next_u64() as u8;
+            let _ = lexeme_frequencies(&noisy);
+        }
     }
 
     #[test]
