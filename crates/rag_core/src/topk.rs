@@ -738,6 +738,13 @@ mod tests {
     }
 
     impl Store {
+        /// Forgets what was asked, for a new search with these known chunks.
+        fn reset(&mut self, known: &[(i64, f64)]) {
+            self.known = known.iter().map(|(id, _)| *id).collect();
+            self.fetched.clear();
+            self.rescored.clear();
+        }
+
         fn add_block(&mut self, t: usize, cell: u16, postings: &[Posting]) {
             self.blocks.entry((t, cell)).or_default().push(encode_block(postings));
         }
@@ -774,11 +781,10 @@ mod tests {
     /// Runs top_k on a fresh copy of the store's bookkeeping and checks it
     /// against brute force; returns the stats.
     fn check(store: &mut Store, terms: &[QueryTerm], params: &ScoreParams, known: &[(i64, f64)], k: usize, options: &TopkOptions) -> TopkStats {
-        store.known = known.iter().map(|(id, _)| *id).collect();
-        store.fetched.clear();
-        store.rescored.clear();
+        store.reset(known);
         let got = top_k(terms, params, k, known, store, options).unwrap();
         let want = store.brute_force(known, k);
+        assert_eq!(got.hits.iter().map(|h| h.0).collect::<HashSet<i64>>().len(), got.hits.len(), "an id twice");
         assert_eq!(bits(&got.hits), bits(&want), "k {k} {params:?} {options:?}\n got {:?}\nwant {:?}", got.hits, want);
         got.stats
     }
@@ -1074,8 +1080,7 @@ mod tests {
             check(&mut store, &terms, &params, &known, k, &TopkOptions::default());
             check(&mut store, &terms, &params, &known, k, &TopkOptions { rescore_batch: 1, level_step: 1.0, settle_above: 0 });
         }
-        store.fetched.clear();
-        store.rescored.clear();
+        store.reset(&known);
         let got = top_k(&terms, &params, 1, &known, &mut store, &TopkOptions::default());
         assert_eq!(got.map(|r| r.hits), Ok(vec![(22, score)]));
     }
@@ -1106,8 +1111,9 @@ mod tests {
             (0..200).map(|i| (i, 5 + (i as u32 * 7) % 600, vec![(i % 13) as u16, (i % 4) as u16], false)).collect();
         let mut store = small_store(&terms, &params, &chunks);
         for k in [1, 10, 300] {
-            let stats = check(&mut store, &terms, &params, &[], k, &TopkOptions::default());
-            assert!(stats.chunks_rescored > 0);
+            store.reset(&[]);
+            let got = top_k(&terms, &params, k, &[], &mut store, &TopkOptions::default()).unwrap();
+            assert!(got.hits.is_empty() && got.stats.chunks_rescored > 0, "{got:?}");
             check(&mut store, &terms, &params, &[(7, 0.5)], k, &TopkOptions::default());
         }
         // The best chunks deleted: the search goes on to the next ones.
@@ -1117,6 +1123,31 @@ mod tests {
         for k in [1, 3, 10, 100] {
             check(&mut store, &terms, &params, &[], k, &TopkOptions::default());
         }
+    }
+
+    #[test]
+    fn chunks_scored_from_postings_are_confirmed() {
+        // One term: every chunk seen is scored from its posting; the best
+        // ones no longer exist.
+        let terms = vec![QueryTerm { idf: 1.3, indexed: true }];
+        let params = ScoreParams::new(Bm25::default(), 50.0);
+        let chunks: Vec<(i64, u32, Vec<u16>, bool)> =
+            (0..500).map(|i| (i, 1 + (i as u32 * 37) % 700, vec![1 + (i % 17) as u16], i % 17 < 12)).collect();
+        let mut store = small_store(&terms, &params, &chunks);
+        for k in [1, 5, 40] {
+            let stats = check(&mut store, &terms, &params, &[], k, &TopkOptions::default());
+            assert!(stats.chunks_computed > 0 && stats.chunks_rescored >= k, "{stats:?}");
+        }
+    }
+
+    #[test]
+    fn known_scores_rank_as_given() {
+        let (terms, params) = two_terms();
+        let mut store = small_store(&terms, &params, &[(1, 10, vec![3, 1], true)]);
+        let known = [(7, f64::NAN), (8, 0.0), (9, -0.0), (10, f64::INFINITY)];
+        let got = top_k(&terms, &params, 5, &known, &mut store, &TopkOptions::default()).unwrap().hits;
+        let ids: Vec<i64> = got.iter().map(|h| h.0).collect();
+        assert_eq!(ids, vec![10, 1, 8, 9, 7], "NaN last, -0 ties 0 by id");
     }
 
     #[test]
@@ -1222,9 +1253,7 @@ mod tests {
                 let mut took = std::time::Duration::MAX;
                 let mut s = TopkStats::default();
                 for _ in 0..5 {
-                    store.known.clear();
-                    store.fetched.clear();
-                    store.rescored.clear();
+                    store.reset(&[]);
                     let started = std::time::Instant::now();
                     let got = top_k(terms, &params, k, &[], store, &TopkOptions::default()).unwrap();
                     took = took.min(started.elapsed());
