@@ -111,6 +111,7 @@ BEGIN
         '(rag_search.index_tsvector(%L::regconfig, content)) STORED', config::text);
     CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
     PERFORM rag_search.term_stats_rebuild();
+    PERFORM rag_search.postings_rebuild();
 END $$;
 
 -- pg_restore (and psql replaying a plain dump) inserts the dumped

@@ -7,14 +7,23 @@
 pub mod rag_search {
     use pgrx::prelude::*;
 
+    use rag_core::tsvector::ParsedBlob;
+
     use crate::sql_types::TsVectorArg;
 
     /// BM25 score of `tsv` for the query encoded in `query` (lexemes with
     /// their IDF, k1, b and the corpus average length). 0 when nothing
-    /// matches or the blob is malformed.
+    /// matches or the blob is malformed. The blob is decoded once per
+    /// statement (kept with the call site), not once per row.
     #[pg_extern(immutable, strict, parallel_safe, cost = 5)]
-    fn bm25(tsv: TsVectorArg, query: &[u8]) -> f64 {
-        rag_core::tsvector::bm25_from_blob(tsv.as_bytes(), query)
+    fn bm25(tsv: TsVectorArg, query: &[u8], fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+        // SAFETY: this call's fcinfo; the value lives in the call site's
+        // memory context and is dropped with it.
+        let mut parsed = unsafe { pgrx::fcinfo::pg_func_extra(fcinfo, ParsedBlob::default) };
+        if !parsed.is_for(query) {
+            *parsed = ParsedBlob::parse(query);
+        }
+        parsed.score(tsv.as_bytes())
     }
 
     /// Lexemes of `tsvs` with the number of tsvectors containing each,

@@ -35,6 +35,7 @@ pub static FUSION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::
 pub static RRF_K: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HYBRID_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static CANDIDATE_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static TRIGRAM_SHORTLIST: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static AUTO_MIN_COVERAGE: GucSetting<f64> = GucSetting::<f64>::new(0.9);
 pub static AUTO_EMBEDDING_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 pub static MAX_QUERY_CHARS: GucSetting<i32> = GucSetting::<i32>::new(2000);
@@ -180,6 +181,18 @@ pub fn init() {
         c"Candidates per retriever in hybrid search, as a multiple of top_k.",
         c"The vector and full-text branches each return top_k times this many candidates before fusion.",
         &HYBRID_OVERSAMPLE,
+        1,
+        1000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"rag_search.trigram_shortlist",
+        c"Candidates whose trigram signals weighted fusion computes, as a multiple of top_k.",
+        c"Trigram similarity is computed only for candidates whose cheap (vector and BM25) score can \
+          still reach the top_k with the best trigram contribution, and for at most top_k times this \
+          many of them. Overridable per call with options => '{\"shortlist\": n}'.",
+        &TRIGRAM_SHORTLIST,
         1,
         1000,
         GucContext::Userset,
@@ -432,6 +445,10 @@ pub fn rrf_k() -> i32 {
 
 pub fn hybrid_oversample() -> i32 {
     HYBRID_OVERSAMPLE.get()
+}
+
+pub fn trigram_shortlist() -> i32 {
+    TRIGRAM_SHORTLIST.get()
 }
 
 pub fn candidate_oversample() -> i32 {

@@ -16,6 +16,7 @@ mod error;
 mod guc;
 mod index_config;
 mod ingest;
+mod postings;
 pub(crate) mod queries;
 mod search;
 mod security;
@@ -24,6 +25,7 @@ mod stats;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text, index_config::rag_search::index_tsvector]);
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
+extension_sql_file!("../sql/postings.sql", name = "postings", requires = ["search_schema", postings::rag_search::postings_merge]);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
 // Privileges on the backfill functions and the progress view: after every
 // function exists.

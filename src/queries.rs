@@ -103,10 +103,17 @@ query!(EMBEDDINGS_CLEAR_OF_DOCUMENTS, "embeddings_clear_of_documents.sql");
 query!(STATS_COUNTS, "stats_counts.sql");
 query!(SEARCH_TERM_STATS, "search_term_stats.sql");
 query!(SEARCH_FTS, "search_fts.sql");
+query!(SEARCH_FTS_KNOWN, "search_fts_known.sql");
+query!(SEARCH_FTS_RESCORE, "search_fts_rescore.sql");
+query!(SEARCH_POSTINGS_CELLS, "search_postings_cells.sql");
+query!(SEARCH_TITLES, "search_titles.sql");
+query!(SEARCH_CHEAP_SIGNALS, "search_cheap_signals.sql");
+query!(SEARCH_TRIGRAM_SIGNALS, "search_trigram_signals.sql");
+query!(SEARCH_ROWS, "search_rows.sql");
+query!(SETTING_READ, "setting_read.sql");
+query!(SETTING_APPLY, "setting_apply.sql");
 query!(SEARCH_VECTOR, "search_vector.sql");
 query!(SEARCH_VECTOR_FILTERED_EXACT, "search_vector_filtered_exact.sql");
-query!(SEARCH_LEXICAL, "search_lexical.sql");
-query!(SEARCH_SIGNALS, "search_signals.sql");
 query!(SEARCH_WINDOW, "search_window.sql");
 query!(SEARCH_MISSING_EMBEDDINGS, "search_missing_embeddings.sql");
 query!(QUERY_CACHE_GET, "query_cache_get.sql");
@@ -118,6 +125,20 @@ query!(TSVECTOR_REBUILD, "tsvector_rebuild.sql");
 query!(CHUNKS_OWNED, "chunks_owned.sql");
 query!(TERM_STATS_COMPACT, "term_stats_compact.sql");
 query!(TERM_STATS_LOCK, "term_stats_lock.sql");
+
+// Postings (sql/postings.sql, src/postings.rs).
+query!(POSTINGS_MERGE_LOCK, "postings_merge_lock.sql");
+query!(POSTINGS_PENDING_BATCH, "postings_pending_batch.sql");
+query!(POSTINGS_CHUNK_TSVECTORS, "postings_chunk_tsvectors.sql");
+query!(POSTINGS_LEXEME_STATE, "postings_lexeme_state.sql");
+query!(POSTINGS_PROMOTION_CHUNKS, "postings_promotion_chunks.sql");
+query!(POSTINGS_LAST_BLOCKS, "postings_last_blocks.sql");
+query!(POSTINGS_WRITE, "postings_write.sql");
+query!(POSTINGS_DELETE_BLOCKS, "postings_delete_blocks.sql");
+query!(POSTINGS_PENDING_DONE, "postings_pending_done.sql");
+query!(POSTINGS_REMOVAL_START, "postings_removal_start.sql");
+query!(POSTINGS_REMOVAL_SLICE, "postings_removal_slice.sql");
+query!(POSTINGS_REMOVAL_PROGRESS, "postings_removal_progress.sql");
 
 // Embedding backfill.
 query!(BACKFILL_TARGET_SHARE, "backfill_target_share.sql");

@@ -3,7 +3,7 @@
 //! vectors).
 
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
-use pgrx::{pg_sys, FromDatum};
+use pgrx::{pg_sys, FromDatum, IntoDatum};
 
 /// Argument passing through `FromDatum` for the types below; a NULL
 /// argument is an error (pgrx reports the panic as an ERROR).
@@ -63,6 +63,28 @@ unsafe impl pgrx::datum::UnboxDatum for TsVectorArg {
 }
 
 arg_abi_via_from_datum!(TsVectorArg);
+
+/// An owned copy of a `tsvector` payload (the bytes after the varlena
+/// header), e.g. a column read through SPI.
+pub struct TsVectorBytes(pub Vec<u8>);
+
+impl FromDatum for TsVectorBytes {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, oid: pg_sys::Oid) -> Option<Self> {
+        // SAFETY: forwarded; the bytes are copied before the detoasted copy
+        // can be freed.
+        unsafe { TsVectorArg::from_polymorphic_datum(datum, is_null, oid) }.map(|t| TsVectorBytes(t.as_bytes().to_vec()))
+    }
+}
+
+impl IntoDatum for TsVectorBytes {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(TsVectorValue::from_payload(&self.0).0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TSVECTOROID
+    }
+}
 
 pgrx::impl_sql_translatable!(TsVectorArg, arg_only = "tsvector");
 

@@ -65,6 +65,7 @@ BEGIN
         '(rag_search.index_tsvector(%L::regconfig, content)) STORED', config::text);
     CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
     PERFORM rag_search.term_stats_rebuild();
+    PERFORM rag_search.postings_rebuild();
 END $$;
 
 -- Restores: the dumped index_state row merges into the one CREATE
@@ -148,6 +149,116 @@ REVOKE ALL ON rag_search.index_state FROM rag_search_admin;
 REVOKE ALL ON SCHEMA rag_search FROM rag_search_admin;
 REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM rag_search_admin;
 
+
+-- Postings for full-text top k (see sql/postings.sql in the source): the
+-- tables, their triggers, the merge function, and the postings of every
+-- existing chunk (built at the end of this script).
+CREATE FUNCTION rag_search."postings_merge"(
+	"due_only" bool DEFAULT false
+) RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'postings_merge_wrapper';
+
+CREATE TABLE rag_search.postings (
+    lexeme   text     NOT NULL,
+    cell     smallint NOT NULL,
+    block    integer  NOT NULL,
+    first_id bigint   NOT NULL,
+    last_id  bigint   NOT NULL,
+    n        integer  NOT NULL CHECK (n > 0),
+    data     bytea    NOT NULL,
+    PRIMARY KEY (lexeme, cell, block)
+) WITH (fillfactor = 80);
+
+CREATE TABLE rag_search.postings_pending (
+    chunk_id bigint NOT NULL
+);
+
+CREATE TABLE rag_search.postings_dead (
+    seq      bigint GENERATED ALWAYS AS IDENTITY,
+    chunk_id bigint NOT NULL
+);
+
+-- One row: where the removal of deleted chunks from the blocks stands. A
+-- pass walks every block in (lexeme, cell, block) order, a slice per merge;
+-- dead ids up to gc_upto (the newest when the pass began) are forgotten
+-- when it completes.
+CREATE TABLE rag_search.postings_state (
+    singleton    boolean  PRIMARY KEY DEFAULT true CHECK (singleton),
+    gc_upto      bigint,
+    gc_lexeme    text,
+    gc_cell      smallint,
+    gc_block     integer
+);
+INSERT INTO rag_search.postings_state DEFAULT VALUES;
+
+CREATE FUNCTION rag_search.postings_add() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.postings_pending (chunk_id) SELECT n.id FROM new_chunks AS n;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION rag_search.postings_remove() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.postings_dead (chunk_id) SELECT o.id FROM old_chunks AS o;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION rag_search.postings_reset() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
+    UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER chunks_postings_insert AFTER INSERT ON rag_search.chunks
+    REFERENCING NEW TABLE AS new_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag_search.postings_add();
+CREATE TRIGGER chunks_postings_delete AFTER DELETE ON rag_search.chunks
+    REFERENCING OLD TABLE AS old_chunks FOR EACH STATEMENT EXECUTE FUNCTION rag_search.postings_remove();
+CREATE TRIGGER chunks_postings_truncate AFTER TRUNCATE ON rag_search.chunks
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_search.postings_reset();
+
+-- A chunk's text never changes in place: ingestion replaces changed chunks
+-- (new rows) and keeps unchanged ones, and the stored tsvector, the content
+-- hash, the embedding and the postings all describe the text the row was
+-- inserted with.
+CREATE FUNCTION rag_search.chunk_content_is_immutable() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'the content of a chunk cannot be changed'
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Upsert the document with rag_upsert_document (changed chunks are replaced), or delete '
+                     'the chunk and insert a new one.';
+END $$;
+CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.chunks
+    FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)
+    EXECUTE FUNCTION rag_search.chunk_content_is_immutable();
+
+-- Rebuilds every posting from the chunks (after a text-search configuration
+-- change, to repair, or when upgrading from a version without postings).
+CREATE FUNCTION rag_search.postings_rebuild() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    merged bigint := 0;
+    step bigint;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rag_search.postings_merge'));
+    TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
+    UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;
+    INSERT INTO rag_search.postings_pending (chunk_id) SELECT id FROM rag_search.chunks;
+    LOOP
+        step := rag_search.postings_merge(false);
+        EXIT WHEN step = 0;
+        merged := merged + step;
+    END LOOP;
+    RETURN merged;
+END $$;
+
 -- Internal functions are not executable by PUBLIC.
 DO $$
 DECLARE
@@ -165,3 +276,6 @@ BEGIN
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
 END $$;
+
+-- The postings of every chunk stored so far.
+SELECT rag_search.postings_rebuild();

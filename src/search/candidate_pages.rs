@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 use rag_core::text::{clamp_query, query_terms, MAX_QUERY_TERMS};
 
 use super::options::{enforce_limits, validate_top_k};
+use super::fts::fts_top_k;
 use super::retrieve;
 use crate::error::OrRaise;
 use crate::{guc, queries};
@@ -41,11 +42,10 @@ pub fn rag_candidate_pages(
     }
     let stats = retrieve::query_stats(&words);
     let hits_wanted = (limit as i64) * (guc::candidate_oversample() as i64);
-    let hits = retrieve::fts_candidates(&stats, hits_wanted, &None);
-    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-    let docs: Vec<i64> = hits.iter().map(|h| h.document_id).collect();
-    let scores: Vec<f64> = hits.iter().map(|h| h.score).collect();
-    let args: [DatumWithOid; 5] = [ids.into(), docs.into(), scores.into(), q.into(), limit.into()];
+    let hits = fts_top_k(&stats, hits_wanted, &None);
+    let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let scores: Vec<f64> = hits.iter().map(|h| h.1).collect();
+    let args: [DatumWithOid; 4] = [ids.into(), scores.into(), q.into(), limit.into()];
     let rows = Spi::connect(|client| {
         let table = client.select(&*queries::render(queries::CANDIDATE_PAGES, None), None, &args).or_raise("candidate pages");
         let mut out = Vec::with_capacity(table.len());

@@ -1,42 +1,27 @@
 //! rag_hybrid_search: ranked chunks for a query, with every signal's score.
+//!
+//! A search reads candidate lists from indexes (HNSW, the BM25 top k over
+//! postings, title trigrams), fills the cheap signals of the candidates,
+//! lets rag_core::search decide which candidates need the expensive
+//! trigram signals and how everything is fused, and reads the text of the
+//! result page only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use rag_core::fusion::{self, Signals, Weights};
+use rag_core::fusion;
+use rag_core::search::{merge_candidates, Candidate, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
-use super::options::{enforce_limits, validate_filter, validate_top_k, Fusion, Mode, SearchOptions};
+use super::fts::fts_top_k;
+use super::options::{enforce_limits, parse_mode, validate_filter, validate_top_k, Mode, SearchOptions};
 use super::query_embedding::query_vector;
-use super::retrieve::{self, Candidate, QueryStats};
+use super::retrieve::{self, ChunkRow, QueryStats};
 use crate::embedding::{raise_embed_error, Target};
 use crate::error::invalid_parameter;
 use crate::guc;
 use crate::sql_types::VectorArg;
-
-/// What actually ran; reported in the `mode` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ran {
-    Hybrid,
-    Fts,
-    Vector,
-    Lexical,
-    /// auto without usable embeddings: full-text plus lexical signals.
-    FtsLexical,
-}
-
-impl Ran {
-    fn name(self) -> &'static str {
-        match self {
-            Ran::Hybrid => "hybrid",
-            Ran::Fts => "fts",
-            Ran::Vector => "vector",
-            Ran::Lexical => "lexical",
-            Ran::FtsLexical => "fts+lexical",
-        }
-    }
-}
 
 /// One result row (see the `name!`s of rag_hybrid_search).
 type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String, Option<String>);
@@ -46,6 +31,7 @@ type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Opt
 /// `vector`, `lexical`. `filter` restricts to documents whose metadata
 /// contains it. `options` overrides weights, fusion, rrf_k, oversample and
 /// adds `window` (neighbour context) and `require_all_keywords`.
+#[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(volatile, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn rag_hybrid_search(
@@ -72,12 +58,13 @@ pub fn rag_hybrid_search(
     ),
 > {
     crate::security::require_current_schema();
-    let request = Request::new(top_k, Mode::parse(mode), filter, options);
+    let request = Request::new(top_k, parse_mode(mode), filter, options);
     TableIterator::new(search(q, None, request))
 }
 
 /// Same as rag_hybrid_search with a precomputed query vector: no HTTP call
 /// is made. `auto` runs hybrid.
+#[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(name = "rag_hybrid_search", volatile, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn rag_hybrid_search_with_vector(
@@ -105,7 +92,7 @@ pub fn rag_hybrid_search_with_vector(
     ),
 > {
     crate::security::require_current_schema();
-    let request = Request::new(top_k, Mode::parse(mode), filter, options);
+    let request = Request::new(top_k, parse_mode(mode), filter, options);
     let Some(VectorArg(v)) = query_vector else {
         invalid_parameter(
             "query_vector must not be NULL",
@@ -129,6 +116,20 @@ impl Request {
         enforce_limits(top_k, options.oversample, options.window);
         Request { top_k, mode, filter: validate_filter(filter), options }
     }
+
+    fn ranking(&self, ran: Ran) -> Ranking {
+        let o = &self.options;
+        Ranking {
+            ran,
+            fusion: o.fusion,
+            weights: o.weights,
+            rrf_k: o.rrf_k,
+            top_k: self.top_k.max(1) as usize,
+            oversample: o.oversample.max(1) as usize,
+            require_all_keywords: o.require_all_keywords,
+            shortlist: o.shortlist.max(1) as usize,
+        }
+    }
 }
 
 fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
@@ -148,127 +149,169 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
             );
         }
     }
-
-    let (ran, qvec) = match req.mode {
-        Mode::Fts => (Ran::Fts, None),
-        Mode::Lexical => (Ran::Lexical, None),
-        Mode::Vector | Mode::Hybrid => {
-            let v = match given_vector {
-                Some(v) => v,
-                None => query_vector(q, &target, None).unwrap_or_else(|e| raise_embed_error(&e)),
-            };
-            (if req.mode == Mode::Vector { Ran::Vector } else { Ran::Hybrid }, Some(v))
+    let qvec: Option<Vec<f32>> = match (req.mode, given_vector) {
+        (Mode::Fts | Mode::Lexical, _) => None,
+        (_, Some(v)) => Some(v),
+        (Mode::Vector | Mode::Hybrid, None) => {
+            Some(query_vector(q, &target, None).unwrap_or_else(|e| raise_embed_error(&e)))
         }
-        Mode::Auto => match given_vector {
-            Some(v) => (Ran::Hybrid, Some(v)),
-            None => match auto_vector(q, &target, &stats) {
-                Ok(v) => (Ran::Hybrid, Some(v)),
-                Err(reason) => {
-                    pgrx::notice!("rag_hybrid_search: running fts+lexical instead of hybrid: {reason}");
-                    (Ran::FtsLexical, None)
-                }
-            },
+        (Mode::Auto, None) => match auto_vector(q, &target, &stats) {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                pgrx::notice!("rag_hybrid_search: running fts+lexical instead of hybrid: {reason}");
+                None
+            }
         },
     };
-
-    let k = req.top_k as i64;
-    let wide = k * req.options.oversample.max(1) as i64;
-    // Keyword filtering removes candidates after ranking: look further.
-    let primary = if req.options.require_all_keywords { wide } else { k };
-    let mut ids: Vec<i64> = Vec::new();
-    let mut seen: HashSet<i64> = HashSet::new();
-    let mut add = |id: i64, ids: &mut Vec<i64>| {
-        if seen.insert(id) {
-            ids.push(id);
-        }
-    };
-    match ran {
-        Ran::Fts => {
-            for h in retrieve::fts_candidates(&stats, primary, &req.filter) {
-                add(h.id, &mut ids);
-            }
-        }
-        Ran::Vector => {
-            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), stats.embedding_dim, primary, &req.filter) {
-                add(id, &mut ids);
-            }
-        }
-        Ran::Lexical => {
-            for id in retrieve::lexical_candidates(q, &stats, wide, &req.filter) {
-                add(id, &mut ids);
-            }
-        }
-        Ran::Hybrid => {
-            for (id, _) in retrieve::vector_candidates(qvec.as_deref().unwrap_or(&[]), stats.embedding_dim, wide, &req.filter) {
-                add(id, &mut ids);
-            }
-            for h in retrieve::fts_candidates(&stats, wide, &req.filter) {
-                add(h.id, &mut ids);
-            }
-        }
-        Ran::FtsLexical => {
-            for h in retrieve::fts_candidates(&stats, wide, &req.filter) {
-                add(h.id, &mut ids);
-            }
-            for id in retrieve::lexical_candidates(q, &stats, wide, &req.filter) {
-                add(id, &mut ids);
-            }
-        }
-    }
-    if ids.is_empty() {
+    let ranking = req.ranking(Ran::of(req.mode, qvec.is_some()));
+    let mut candidates = candidates(&ranking, q, qvec.as_deref(), &stats, &req.filter);
+    if candidates.is_empty() {
         return Vec::new();
     }
-
-    let candidates = retrieve::signals(&ids, qvec.as_deref(), &stats.bm25_blob, q);
-    let mut scored = score(ran, &candidates, &req.options);
-
+    let cascade = ranking.cascade(&candidates);
+    if !cascade.shortlist.is_empty() {
+        let ids: Vec<i64> = cascade.shortlist.iter().map(|&i| candidates[i].id).collect();
+        let trigram = retrieve::trigram_signals(&ids, q);
+        for &i in &cascade.shortlist {
+            let (title, lex) = trigram.get(&candidates[i].id).copied().unwrap_or((0.0, 0.0));
+            candidates[i].title = Some(title);
+            candidates[i].lex = Some(lex);
+        }
+    }
+    let order = ranking.rank(&candidates, &cascade);
     let window = req.options.window.max(0);
-    let mut contexts: HashMap<i64, String> = HashMap::new();
-    if req.options.require_all_keywords {
-        let all: Vec<(i64, i64, i32)> =
-            candidates.iter().map(|c| (c.id, c.document_id, c.ordinal)).collect();
-        contexts = retrieve::windows(&all, window);
-        scored.retain(|(idx, _)| {
-            let c = &candidates[*idx];
-            let text = contexts.get(&c.id).map(String::as_str).unwrap_or(&c.content);
-            keyword_window_match(&words, &[text, &c.title])
-        });
-    }
-    scored.truncate(req.top_k as usize);
-    if window > 0 && !req.options.require_all_keywords {
-        let hits: Vec<(i64, i64, i32)> = scored
-            .iter()
-            .map(|(idx, _)| {
-                let c = &candidates[*idx];
-                (c.id, c.document_id, c.ordinal)
-            })
-            .collect();
-        contexts = retrieve::windows(&hits, window);
-    }
+    let page = if req.options.require_all_keywords {
+        keyword_page(&order, &candidates, &words, q, req.top_k as usize, window)
+    } else {
+        let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
+        let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
+        let rows = retrieve::chunk_rows(&ids, q);
+        let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
+        Page { hits: top, rows, contexts }
+    };
+    page.into_rows(&candidates, ranking.ran, window > 0)
+}
 
-    scored
-        .into_iter()
-        .enumerate()
-        .map(|(rank, (idx, score))| {
+/// Candidates of every list the ranking reads, with their cheap signals
+/// (distance to the query vector, BM25) filled in.
+fn candidates(
+    ranking: &Ranking,
+    q: &str,
+    qvec: Option<&[f32]>,
+    stats: &QueryStats,
+    filter: &Option<JsonB>,
+) -> Vec<Candidate> {
+    let lists = ranking.lists();
+    let mut all: Vec<Candidate> = Vec::new();
+    if let (Some(v), true) = (qvec, lists.vector > 0) {
+        for (id, d) in retrieve::vector_list(v, stats.embedding_dim, lists.vector as i64, filter) {
+            all.push(Candidate { id, distance: Some(d), ..Candidate::default() });
+        }
+    }
+    if lists.fts > 0 {
+        for (id, s) in fts_top_k(stats, lists.fts as i64, filter) {
+            all.push(Candidate { id, bm25: Some(s), ..Candidate::default() });
+        }
+    }
+    if lists.titles > 0 {
+        for id in retrieve::title_list(q, lists.titles as i64, filter) {
+            all.push(Candidate { id, ..Candidate::default() });
+        }
+    }
+    let mut merged = merge_candidates(all);
+    let missing: Vec<i64> = merged
+        .iter()
+        .filter(|c| c.bm25.is_none() || (qvec.is_some() && c.distance.is_none()))
+        .map(|c| c.id)
+        .collect();
+    if !missing.is_empty() {
+        let cheap = retrieve::cheap_signals(&missing, qvec, stats);
+        for c in merged.iter_mut() {
+            if let Some(&(distance, bm25)) = cheap.get(&c.id) {
+                c.distance = c.distance.or(distance);
+                c.bm25 = c.bm25.or(Some(bm25));
+            }
+        }
+    }
+    merged
+}
+
+/// The result page: hits in order with their rows and contexts.
+struct Page {
+    hits: Vec<(usize, f64)>,
+    rows: HashMap<i64, ChunkRow>,
+    contexts: HashMap<i64, String>,
+}
+
+impl Page {
+    fn into_rows(mut self, candidates: &[Candidate], ran: Ran, with_context: bool) -> Vec<Row> {
+        let mut out = Vec::with_capacity(self.hits.len());
+        for (idx, score) in self.hits {
             let c = &candidates[idx];
-            let vector_score = c.distance.map(fusion::vector_score);
-            let context = if window > 0 { contexts.get(&c.id).cloned() } else { None };
-            (
-                rank as i32 + 1,
+            // A chunk deleted since it was ranked has no row: skipped.
+            let Some(row) = self.rows.remove(&c.id) else { continue };
+            let context = if with_context { self.contexts.remove(&c.id) } else { None };
+            out.push((
+                out.len() as i32 + 1,
                 c.id,
-                c.doc_id.clone(),
-                c.title.clone(),
-                c.content.clone(),
+                row.doc_id,
+                row.title,
+                row.content,
                 score,
-                vector_score,
-                Some(c.bm25),
-                Some(c.title_similarity),
-                Some(c.lexical_similarity),
+                c.distance.map(fusion::vector_score),
+                Some(c.bm25.unwrap_or(0.0)),
+                Some(c.title.unwrap_or(row.title_similarity)),
+                Some(c.lex.unwrap_or(row.lexical_similarity)),
                 ran.name().to_string(),
                 context,
-            )
-        })
-        .collect()
+            ));
+        }
+        out
+    }
+}
+
+/// Neighbour windows of chunks `ids` (rows known).
+fn contexts_of(ids: &[i64], rows: &HashMap<i64, ChunkRow>, window: i32) -> HashMap<i64, String> {
+    let hits: Vec<(i64, i64, i32)> =
+        ids.iter().filter_map(|id| rows.get(id).map(|r| (*id, r.document_id, r.ordinal))).collect();
+    retrieve::windows(&hits, window)
+}
+
+/// The first `top_k` hits, in rank order, whose window (the chunk and its
+/// neighbours, or the chunk alone) or title contains every query keyword.
+/// Rows and windows are read a page at a time, so memory stays bounded by
+/// two pages whatever the number of candidates.
+fn keyword_page(
+    order: &[(usize, f64)],
+    candidates: &[Candidate],
+    words: &[String],
+    q: &str,
+    top_k: usize,
+    window: i32,
+) -> Page {
+    let mut page = Page { hits: Vec::new(), rows: HashMap::new(), contexts: HashMap::new() };
+    for batch in order.chunks(top_k.max(1)) {
+        let ids: Vec<i64> = batch.iter().map(|&(i, _)| candidates[i].id).collect();
+        let mut rows = retrieve::chunk_rows(&ids, q);
+        let mut contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
+        for &(idx, score) in batch {
+            let id = candidates[idx].id;
+            let Some(row) = rows.remove(&id) else { continue };
+            let context = contexts.remove(&id);
+            let text = context.as_deref().unwrap_or(&row.content);
+            if keyword_window_match(words, &[text, &row.title]) {
+                page.hits.push((idx, score));
+                page.rows.insert(id, row);
+                if let Some(c) = context {
+                    page.contexts.insert(id, c);
+                }
+                if page.hits.len() == top_k {
+                    return page;
+                }
+            }
+        }
+    }
+    page
 }
 
 /// The query vector for auto mode, or why hybrid cannot run.
@@ -286,67 +329,4 @@ fn auto_vector(q: &str, target: &Target, stats: &QueryStats) -> Result<Vec<f32>,
         ));
     }
     query_vector(q, target, Some(guc::auto_embedding_timeout())).map_err(|e| e.to_string())
-}
-
-/// Orders candidates (by index into `candidates`) for the mode that ran.
-fn score(ran: Ran, candidates: &[Candidate], o: &SearchOptions) -> Vec<(usize, f64)> {
-    let signals: Vec<Signals> = candidates
-        .iter()
-        .map(|c| Signals {
-            vec_distance: c.distance,
-            fts: Some(c.bm25),
-            title: Some(c.title_similarity),
-            lex: Some(c.lexical_similarity),
-        })
-        .collect();
-    let scores: Vec<f64> = match ran {
-        Ran::Fts => candidates.iter().map(|c| c.bm25).collect(),
-        Ran::Vector => candidates.iter().map(|c| c.distance.map(fusion::vector_score).unwrap_or(0.0)).collect(),
-        Ran::Lexical => {
-            let (wt, wl) = (o.weights.title, o.weights.lex);
-            let sum = wt + wl;
-            candidates
-                .iter()
-                .map(|c| {
-                    if sum > 0.0 {
-                        (wt * c.title_similarity + wl * c.lexical_similarity) / sum
-                    } else {
-                        c.lexical_similarity
-                    }
-                })
-                .collect()
-        }
-        Ran::Hybrid | Ran::FtsLexical => match o.fusion {
-            Fusion::Weighted => {
-                let w = if ran == Ran::FtsLexical { Weights { vec: 0.0, ..o.weights } } else { o.weights };
-                fusion::weighted(&signals, &w)
-            }
-            Fusion::Rrf => {
-                let first: Vec<u64> = if ran == Ran::Hybrid {
-                    ranked(candidates, |c| c.distance.map(|d| -d))
-                } else {
-                    ranked(candidates, |c| (c.lexical_similarity > 0.0).then_some(c.lexical_similarity))
-                };
-                let second = ranked(candidates, |c| (c.bm25 > 0.0).then_some(c.bm25));
-                let fused: HashMap<u64, f64> = fusion::rrf(&[first, second], o.rrf_k).into_iter().collect();
-                (0..candidates.len()).map(|i| fused.get(&(i as u64)).copied().unwrap_or(0.0)).collect()
-            }
-        },
-    };
-    let mut order: Vec<(u64, f64)> = scores.into_iter().enumerate().map(|(i, s)| (i as u64, s)).collect();
-    // Ties broken by chunk id for a stable order.
-    order.sort_by(|a, b| {
-        b.1.partial_cmp(&a.1)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(candidates[a.0 as usize].id.cmp(&candidates[b.0 as usize].id))
-    });
-    order.into_iter().map(|(i, s)| (i as usize, s)).collect()
-}
-
-/// Candidate indexes ordered by `key` descending, skipping those without one.
-fn ranked(candidates: &[Candidate], key: impl Fn(&Candidate) -> Option<f64>) -> Vec<u64> {
-    let mut v: Vec<(u64, f64)> =
-        candidates.iter().enumerate().filter_map(|(i, c)| key(c).map(|k| (i as u64, k))).collect();
-    v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(a.0.cmp(&b.0)));
-    v.into_iter().map(|(i, _)| i).collect()
 }

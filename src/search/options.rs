@@ -10,48 +10,17 @@ use crate::guc;
 /// The largest top_k (and rag_candidate_pages limit) accepted.
 pub const MAX_TOP_K: i32 = 1000;
 
-pub const MODES: &str = "auto, hybrid, fts, vector, lexical";
+pub use rag_core::search::{Fusion, Mode};
+use rag_core::search::MODES;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Auto,
-    Hybrid,
-    Fts,
-    Vector,
-    Lexical,
-}
-
-impl Mode {
-    pub fn parse(mode: Option<&str>) -> Mode {
-        match mode.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("auto") => Mode::Auto,
-            Some("hybrid") => Mode::Hybrid,
-            Some("fts") => Mode::Fts,
-            Some("vector") => Mode::Vector,
-            Some("lexical") => Mode::Lexical,
-            Some(other) => invalid_parameter(
-                format!("unknown search mode \"{other}\""),
-                format!("Valid modes are: {MODES}."),
-            ),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fusion {
-    Weighted,
-    Rrf,
+pub fn parse_mode(mode: Option<&str>) -> Mode {
+    Mode::parse(mode).unwrap_or_else(|e| invalid_parameter(e, format!("Valid modes are: {MODES}.")))
 }
 
 fn parse_fusion(s: &str) -> Fusion {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "weighted" => Fusion::Weighted,
-        "rrf" => Fusion::Rrf,
-        other => invalid_parameter(
-            format!("unknown fusion \"{other}\""),
-            "Valid values are: weighted, rrf (rag_search.fusion or options => '{\"fusion\": ...}').",
-        ),
-    }
+    Fusion::parse(s).unwrap_or_else(|e| {
+        invalid_parameter(e, "Valid values are: weighted, rrf (rag_search.fusion or options => '{\"fusion\": ...}').")
+    })
 }
 
 /// Per-call options (`options` jsonb), defaulting to the settings.
@@ -65,9 +34,12 @@ pub struct SearchOptions {
     pub window: i32,
     /// Keep only hits whose window contains every query keyword.
     pub require_all_keywords: bool,
+    /// Most candidates whose trigram signals weighted fusion computes, as a
+    /// multiple of top_k.
+    pub shortlist: i32,
 }
 
-const OPTION_KEYS: &str = "weights, fusion, rrf_k, oversample, window, require_all_keywords";
+const OPTION_KEYS: &str = "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist";
 
 impl SearchOptions {
     pub fn from_json(options: Option<JsonB>) -> SearchOptions {
@@ -78,6 +50,7 @@ impl SearchOptions {
             oversample: guc::hybrid_oversample(),
             window: 0,
             require_all_keywords: false,
+            shortlist: guc::trigram_shortlist(),
         };
         let obj = match options.map(|j| j.0) {
             None | Some(Value::Null) => return o,
@@ -97,6 +70,7 @@ impl SearchOptions {
                 "rrf_k" => o.rrf_k = number_in(&value, "rrf_k", 1.0, 10_000.0),
                 "oversample" => o.oversample = number_in(&value, "oversample", 1.0, 1000.0) as i32,
                 "window" => o.window = number_in(&value, "window", 0.0, 20.0) as i32,
+                "shortlist" => o.shortlist = number_in(&value, "shortlist", 1.0, 1000.0) as i32,
                 "require_all_keywords" => match value.as_bool() {
                     Some(b) => o.require_all_keywords = b,
                     None => invalid_parameter("options.require_all_keywords must be a boolean", ""),

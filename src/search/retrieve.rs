@@ -1,10 +1,15 @@
-//! The retrieval queries of search, each a thin wrapper over one SQL file.
+//! The statements of search, each a thin wrapper over one SQL file.
+//!
+//! Chunks and documents are read as the caller (table privileges and
+//! row-level security apply); the extension's bookkeeping — statistics and
+//! postings — as the extension's owner.
+
+use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use rag_core::fusion::bm25_idf;
-use rag_core::prune::{self, Term};
+use rag_core::fusion::{bm25_idf, ScoreParams};
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
@@ -12,90 +17,96 @@ use crate::queries::render;
 use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
-/// Lexemes whose document frequency exceeds this share of all chunks are
-/// scored but not used to find candidates: they match most of the corpus
-/// and would make the candidate scan as large as the table.
-const COMMON_LEXEME_SHARE: f64 = 0.3;
-/// Below this many chunks every lexeme finds candidates: scans are cheap
-/// and shares are too noisy to call a lexeme common.
-const COMMON_LEXEME_MIN_CHUNKS: i64 = 1000;
-/// Pruning's first pass ranks the chunks of the rarest lexemes whose
-/// postings sum to at most this many per wanted hit (and at least
-/// PRUNE_SEED_MIN_POSTINGS): enough to find `limit` good chunks, few enough
-/// to be cheap.
-const PRUNE_SEED_POSTINGS_PER_HIT: i64 = 50;
-const PRUNE_SEED_MIN_POSTINGS: i64 = 2000;
+/// A query lexeme as ranking sees it.
+#[derive(Debug, Clone)]
+pub struct TermStat {
+    pub lexeme: String,
+    pub df: i64,
+    pub idf: f64,
+    /// Has postings (sql/postings.sql); otherwise rare enough for the GIN
+    /// index to find its chunks.
+    pub indexed: bool,
+}
 
 /// What ranking needs to know about the query and the corpus.
 pub struct QueryStats {
     pub chunks: i64,
     pub embedding_model: String,
     pub embedding_dim: i32,
+    /// The query's lexemes in BM25 query-blob order (PostgreSQL's lexeme
+    /// order), the order scores are summed in.
+    pub terms: Vec<TermStat>,
     /// BM25 blob for rag_search.bm25.
     pub bm25_blob: Vec<u8>,
-    /// The lexemes that find candidates (the selective ones), with their
-    /// document frequency and IDF; empty when the query has none.
-    pub candidate_lexemes: Vec<(String, Term)>,
-    /// BM25 k1, for the pruning bounds.
-    pub k1: f64,
+    pub params: ScoreParams,
+    /// Chunks not yet merged into the postings.
+    pub pending: Vec<i64>,
 }
 
 impl QueryStats {
-    /// OR-tsquery of every candidate lexeme; None when there is none.
-    fn all_lexemes_tsquery(&self) -> Option<String> {
-        let all: Vec<usize> = (0..self.candidate_lexemes.len()).collect();
-        Some(self.tsquery(&all)).filter(|t| !t.is_empty())
-    }
-
-    /// OR-tsquery of the candidate lexemes at `indices`.
-    pub(crate) fn tsquery(&self, indices: &[usize]) -> String {
+    /// OR-tsquery of the lexemes at `indices` (empty when none).
+    pub fn tsquery(&self, indices: impl IntoIterator<Item = usize>) -> String {
         indices
-            .iter()
-            .filter_map(|&i| self.candidate_lexemes.get(i))
-            .map(|(l, _)| tsquery_literal(l))
+            .into_iter()
+            .filter_map(|i| self.terms.get(i))
+            .map(|t| tsquery_literal(&t.lexeme))
             .collect::<Vec<_>>()
             .join(" | ")
+    }
+
+    /// OR-tsquery of every query lexeme (None when the query has none).
+    pub fn all_lexemes_tsquery(&self) -> Option<String> {
+        Some(self.tsquery(0..self.terms.len())).filter(|t| !t.is_empty())
     }
 }
 
 pub fn query_stats(words: &[String]) -> QueryStats {
     let args: [DatumWithOid; 1] = [words.join(" ").into()];
-    // The statistics are the extension's bookkeeping: read as its owner.
-    as_extension_owner(|| Spi::connect(|client| {
-        let row = client.select(queries::SEARCH_TERM_STATS, None, &args).or_raise("read term statistics").first();
-        let chunks = row.get::<i64>(2).or_raise("read term statistics").unwrap_or(0);
-        let lexemes_total = row.get::<i64>(3).or_raise("read term statistics").unwrap_or(0);
-        let lexemes = row.get::<Vec<String>>(4).or_raise("read term statistics").unwrap_or_default();
-        let dfs = row.get::<Vec<i64>>(5).or_raise("read term statistics").unwrap_or_default();
-        let embedding_model = row.get::<String>(6).or_raise("read index state").unwrap_or_default();
-        let embedding_dim = row.get::<i32>(7).or_raise("read index state").unwrap_or(0);
+    let ctx = "read term statistics";
+    // The statistics and postings are the extension's bookkeeping.
+    as_extension_owner(|| {
+        Spi::connect(|client| {
+            let row = client.select(queries::SEARCH_TERM_STATS, None, &args).or_raise(ctx).first();
+            let chunks = row.get_by_name::<i64, _>("chunks").or_raise(ctx).unwrap_or(0);
+            let lexemes_total = row.get_by_name::<i64, _>("lexemes").or_raise(ctx).unwrap_or(0);
+            let lexemes = row.get_by_name::<Vec<String>, _>("query_lexemes").or_raise(ctx).unwrap_or_default();
+            let dfs = row.get_by_name::<Vec<i64>, _>("dfs").or_raise(ctx).unwrap_or_default();
+            let indexed = row.get_by_name::<Vec<bool>, _>("indexed").or_raise(ctx).unwrap_or_default();
+            let pending = row.get_by_name::<Vec<i64>, _>("pending").or_raise(ctx).unwrap_or_default();
+            let embedding_model = row.get_by_name::<String, _>("embedding_model").or_raise(ctx).unwrap_or_default();
+            let embedding_dim = row.get_by_name::<i32, _>("embedding_dim").or_raise(ctx).unwrap_or(0);
 
-        let n = chunks.max(1) as f64;
-        let avg_len = if chunks > 0 { lexemes_total as f64 / chunks as f64 } else { 1.0 };
-        let present: Vec<(String, Term)> = lexemes
-            .into_iter()
-            .zip(dfs)
-            .map(|(l, df)| (l, Term { df, idf: bm25_idf(df as f64, n) }))
-            .collect();
-        let params = guc::bm25();
-        let blob =
-            Bm25Query::new(present.iter().map(|(l, t)| (l.clone(), t.idf)).collect(), params, avg_len).to_blob();
-
-        // A lexeme with no folded document frequency may still occur in
-        // chunks whose statistics are pending, so it keeps finding candidates.
-        let selective: Vec<(String, Term)> = present
-            .iter()
-            .filter(|(_, t)| chunks < COMMON_LEXEME_MIN_CHUNKS || (t.df as f64) / n <= COMMON_LEXEME_SHARE)
-            .cloned()
-            .collect();
-        let candidate_lexemes = if selective.is_empty() { present } else { selective };
-        QueryStats { chunks, embedding_model, embedding_dim, bm25_blob: blob, candidate_lexemes, k1: params.k1 }
-    }))
+            let n = chunks.max(1) as f64;
+            let avg_len = if chunks > 0 { lexemes_total as f64 / chunks as f64 } else { 1.0 };
+            let by_lexeme: HashMap<String, (i64, bool)> = lexemes
+                .into_iter()
+                .zip(dfs.into_iter().zip(indexed.into_iter().chain(std::iter::repeat(false))))
+                .collect();
+            let blob = Bm25Query::new(
+                by_lexeme.iter().map(|(l, (df, _))| (l.clone(), bm25_idf(*df as f64, n))).collect(),
+                guc::bm25(),
+                avg_len,
+            );
+            // The blob's order (bytes, as tsvector sorts) is the order in
+            // which every score is summed.
+            let terms: Vec<TermStat> = blob
+                .terms
+                .iter()
+                .map(|(lexeme, idf)| {
+                    let lexeme = String::from_utf8_lossy(lexeme).into_owned();
+                    let (df, indexed) = by_lexeme.get(&lexeme).copied().unwrap_or((0, false));
+                    TermStat { lexeme, df, idf: *idf, indexed }
+                })
+                .collect();
+            let params = blob.score_params();
+            QueryStats { chunks, embedding_model, embedding_dim, terms, bm25_blob: blob.to_blob(), params, pending }
+        })
+    })
 }
 
 /// A lexeme as a tsquery operand: quoted, with quote and backslash escaped,
 /// so no query text can change the tsquery's structure.
-fn tsquery_literal(lexeme: &str) -> String {
+pub(crate) fn tsquery_literal(lexeme: &str) -> String {
     let mut s = String::with_capacity(lexeme.len() + 2);
     s.push('\'');
     for ch in lexeme.chars() {
@@ -109,77 +120,40 @@ fn tsquery_literal(lexeme: &str) -> String {
     s
 }
 
-pub struct FtsHit {
-    pub id: i64,
-    pub document_id: i64,
-    pub score: f64,
+fn filter_arg(filter: &Option<JsonB>) -> DatumWithOid<'static> {
+    filter.as_ref().map(|f| JsonB(f.0.clone())).into()
 }
 
-/// The `limit` best chunks by BM25 among those containing any candidate
-/// lexeme, pruned with MaxScore (rag_core::prune): the chunks of the rarest
-/// lexemes give a score that the top `limit` must reach, and then only
-/// chunks containing a lexeme that can still reach it are ranked. Exactly
-/// the unpruned result, without reading the long posting lists of common
-/// words when rare words decide the ranking.
-pub fn fts_candidates(stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<FtsHit> {
-    let terms: Vec<Term> = stats.candidate_lexemes.iter().map(|(_, t)| *t).collect();
-    let unpruned = || match stats.all_lexemes_tsquery() {
-        Some(tsq) => ranked_chunks(stats, &tsq, limit, filter),
-        None => Vec::new(),
-    };
-    if terms.len() <= 1 || limit <= 0 {
-        return unpruned();
-    }
-    let seeds = prune::seed_terms(&terms, (limit.saturating_mul(PRUNE_SEED_POSTINGS_PER_HIT)).max(PRUNE_SEED_MIN_POSTINGS));
-    if seeds.len() == terms.len() {
-        return unpruned();
-    }
-    let first = ranked_chunks(stats, &stats.tsquery(&seeds), limit, filter);
-    // Fewer than `limit` chunks: no bound to prune with.
-    let threshold = first.get(limit as usize - 1).map_or(0.0, |kth| kth.score);
-    let essential = prune::essential_terms(&terms, stats.k1, threshold);
-    if essential.is_empty() {
-        // Unreachable (a real score is below the sum of all bounds); safe.
-        return unpruned();
-    }
-    let mut seeds_sorted = seeds;
-    seeds_sorted.sort_unstable();
-    if essential == seeds_sorted {
-        return first;
-    }
-    ranked_chunks(stats, &stats.tsquery(&essential), limit, filter)
-}
-
-/// Chunks matching `tsquery` (an OR of lexemes), best BM25 first.
-pub(crate) fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonB>) -> Vec<FtsHit> {
-    if tsq.is_empty() {
-        return Vec::new();
-    }
-    let args: [DatumWithOid; 4] = [
-        tsq.into(),
-        stats.bm25_blob.clone().into(),
-        limit.into(),
-        filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
-    ];
+/// `(id, score)` rows of a statement returning `id` and `score`.
+pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str) -> Vec<(i64, f64)> {
     Spi::connect(|client| {
-        let rows = client.select(queries::SEARCH_FTS, None, &args).or_raise("full-text candidates");
+        let rows = client.select(sql, None, args).or_raise(ctx);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id = row.get::<i64>(1).or_raise("full-text candidates");
-            let document_id = row.get::<i64>(2).or_raise("full-text candidates");
-            let score = row.get::<f64>(3).or_raise("full-text candidates");
-            if let (Some(id), Some(document_id), Some(score)) = (id, document_id, score) {
-                out.push(FtsHit { id, document_id, score });
+            let id = row.get_by_name::<i64, _>("id").or_raise(ctx);
+            let score = row.get_by_name::<f64, _>("score").or_raise(ctx);
+            if let (Some(id), Some(score)) = (id, score) {
+                out.push((id, score));
             }
         }
         out
     })
 }
 
+/// Chunks matching `tsquery` (an OR of lexemes) among the documents
+/// matching `filter`, best BM25 first (ties by id), at most `limit`.
+pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
+    if tsq.is_empty() {
+        return Vec::new();
+    }
+    let args: [DatumWithOid; 4] = [tsq.into(), stats.bm25_blob.clone().into(), limit.into(), filter_arg(filter)];
+    scored_rows(queries::SEARCH_FTS, &args, "full-text candidates")
+}
+
 /// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
 /// pgvector's iterative mode; if a very selective filter still leaves fewer
 /// than `limit` rows, an exact scan over the filtered documents completes it.
-pub fn vector_candidates(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
+pub fn vector_list(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
     // On small tables the planner prices an exact scan and sort below the
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
@@ -188,26 +162,23 @@ pub fn vector_candidates(qvec: &[f32], dimension: i32, limit: i64, filter: &Opti
     if filter.is_some() {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
-    let args: [DatumWithOid; 3] =
-        [qvec.to_vec().into(), limit.into(), filter.as_ref().map(|f| JsonB(f.0.clone())).into()];
+    let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), filter_arg(filter)];
     let sql = render(queries::SEARCH_VECTOR, Some(dimension));
-    let mut hits = with_local_settings(&settings, || run_vector_query(&sql, &args));
-    if let Some(f) = filter {
-        if (hits.len() as i64) < limit {
-            let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), JsonB(f.0.clone()).into()];
-            hits = run_vector_query(&render(queries::SEARCH_VECTOR_FILTERED_EXACT, Some(dimension)), &args);
-        }
+    let mut hits = with_local_settings(&settings, || distance_rows(&sql, &args));
+    if filter.is_some() && (hits.len() as i64) < limit {
+        hits = distance_rows(&render(queries::SEARCH_VECTOR_FILTERED_EXACT, Some(dimension)), &args);
     }
     hits
 }
 
-fn run_vector_query(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
+fn distance_rows(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
+    let ctx = "vector candidates";
     Spi::connect(|client| {
-        let rows = client.select(sql, None, args).or_raise("vector candidates");
+        let rows = client.select(sql, None, args).or_raise(ctx);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id = row.get::<i64>(1).or_raise("vector candidates");
-            let d = row.get::<f64>(2).or_raise("vector candidates");
+            let id = row.get_by_name::<i64, _>("id").or_raise(ctx);
+            let d = row.get_by_name::<f64, _>("distance").or_raise(ctx);
             if let (Some(id), Some(d)) = (id, d) {
                 out.push((id, d));
             }
@@ -216,63 +187,99 @@ fn run_vector_query(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
     })
 }
 
-pub fn lexical_candidates(q: &str, stats: &QueryStats, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
-    let args: [DatumWithOid; 5] = [
-        q.into(),
-        limit.into(),
-        filter.as_ref().map(|f| JsonB(f.0.clone())).into(),
-        stats.all_lexemes_tsquery().into(),
-        stats.bm25_blob.clone().into(),
-    ];
+/// Chunks of the documents whose title is trigram-similar to `q`.
+pub fn title_list(q: &str, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
+    let args: [DatumWithOid; 3] = [q.into(), limit.into(), filter_arg(filter)];
     Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_LEXICAL, None), None, &args).or_raise("lexical candidates");
-        rows.into_iter().filter_map(|r| r.get::<i64>(1).ok().flatten()).collect()
+        let rows = client.select(&*render(queries::SEARCH_TITLES, None), None, &args).or_raise("title candidates");
+        rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()
     })
 }
 
-pub struct Candidate {
-    pub id: i64,
+/// Distance to `qvec` (None without one, or for a chunk without an
+/// embedding) and BM25 of chunks `ids`.
+pub fn cheap_signals(
+    ids: &[i64],
+    qvec: Option<&[f32]>,
+    stats: &QueryStats,
+) -> HashMap<i64, (Option<f64>, f64)> {
+    let args: [DatumWithOid; 4] = [
+        ids.to_vec().into(),
+        qvec.map(|v| v.to_vec()).into(),
+        stats.bm25_blob.clone().into(),
+        stats.embedding_dim.into(),
+    ];
+    let ctx = "candidate signals";
+    Spi::connect(|client| {
+        let rows = client.select(&*render(queries::SEARCH_CHEAP_SIGNALS, None), None, &args).or_raise(ctx);
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
+            let distance = row.get_by_name::<f64, _>("distance").or_raise(ctx);
+            let bm25 = row.get_by_name::<f64, _>("bm25").or_raise(ctx).unwrap_or(0.0);
+            out.insert(id, (distance, bm25));
+        }
+        out
+    })
+}
+
+/// Title similarity and word similarity of chunks `ids` to `q`.
+pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64)> {
+    let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
+    let ctx = "trigram signals";
+    Spi::connect(|client| {
+        let rows = client.select(&*render(queries::SEARCH_TRIGRAM_SIGNALS, None), None, &args).or_raise(ctx);
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
+            let title = row.get_by_name::<f64, _>("title_similarity").or_raise(ctx).unwrap_or(0.0);
+            let lex = row.get_by_name::<f64, _>("lexical_similarity").or_raise(ctx).unwrap_or(0.0);
+            out.insert(id, (title, lex));
+        }
+        out
+    })
+}
+
+/// What a result row shows of a chunk.
+pub struct ChunkRow {
     pub doc_id: String,
     pub title: String,
     pub content: String,
     pub document_id: i64,
     pub ordinal: i32,
-    pub distance: Option<f64>,
-    pub bm25: f64,
     pub title_similarity: f64,
     pub lexical_similarity: f64,
 }
 
-pub fn signals(ids: &[i64], qvec: Option<&[f32]>, bm25_blob: &[u8], q: &str) -> Vec<Candidate> {
-    let args: [DatumWithOid; 4] =
-        [ids.to_vec().into(), qvec.map(|v| v.to_vec()).into(), bm25_blob.to_vec().into(), q.into()];
+/// The result rows of chunks `ids` (a page of results: their text is held
+/// in memory).
+pub fn chunk_rows(ids: &[i64], q: &str) -> HashMap<i64, ChunkRow> {
+    let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
+    let ctx = "result rows";
     Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_SIGNALS, None), None, &args).or_raise("candidate signals");
-        let mut out = Vec::with_capacity(rows.len());
+        let rows = client.select(&*render(queries::SEARCH_ROWS, None), None, &args).or_raise(ctx);
+        let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
-            let ctx = "candidate signals";
-            let id = row.get::<i64>(1).or_raise(ctx);
-            let document_id = row.get::<i64>(5).or_raise(ctx);
-            let (Some(id), Some(document_id)) = (id, document_id) else { continue };
-            out.push(Candidate {
+            let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
+            out.insert(
                 id,
-                doc_id: row.get::<String>(2).or_raise(ctx).unwrap_or_default(),
-                title: row.get::<String>(3).or_raise(ctx).unwrap_or_default(),
-                content: row.get::<String>(4).or_raise(ctx).unwrap_or_default(),
-                document_id,
-                ordinal: row.get::<i32>(6).or_raise(ctx).unwrap_or(0),
-                distance: row.get::<f64>(7).or_raise(ctx),
-                bm25: row.get::<f64>(8).or_raise(ctx).unwrap_or(0.0),
-                title_similarity: row.get::<f64>(9).or_raise(ctx).unwrap_or(0.0),
-                lexical_similarity: row.get::<f64>(10).or_raise(ctx).unwrap_or(0.0),
-            });
+                ChunkRow {
+                    doc_id: row.get_by_name::<String, _>("doc_id").or_raise(ctx).unwrap_or_default(),
+                    title: row.get_by_name::<String, _>("title").or_raise(ctx).unwrap_or_default(),
+                    content: row.get_by_name::<String, _>("content").or_raise(ctx).unwrap_or_default(),
+                    document_id: row.get_by_name::<i64, _>("document_id").or_raise(ctx).unwrap_or(0),
+                    ordinal: row.get_by_name::<i32, _>("ordinal").or_raise(ctx).unwrap_or(0),
+                    title_similarity: row.get_by_name::<f64, _>("title_similarity").or_raise(ctx).unwrap_or(0.0),
+                    lexical_similarity: row.get_by_name::<f64, _>("lexical_similarity").or_raise(ctx).unwrap_or(0.0),
+                },
+            );
         }
         out
     })
 }
 
 /// Text of each chunk with `window` neighbours on each side, by chunk id.
-pub fn windows(hits: &[(i64, i64, i32)], window: i32) -> std::collections::HashMap<i64, String> {
+pub fn windows(hits: &[(i64, i64, i32)], window: i32) -> HashMap<i64, String> {
     let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
     let docs: Vec<i64> = hits.iter().map(|h| h.1).collect();
     let ordinals: Vec<i32> = hits.iter().map(|h| h.2).collect();
@@ -309,16 +316,16 @@ pub fn with_local_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R
     let mut previous: Vec<(&str, Option<String>)> = Vec::with_capacity(settings.len());
     for (name, value) in settings {
         let args: [DatumWithOid; 1] = [(*name).into()];
-        let old = Spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &args).or_raise("read setting");
+        let old = Spi::get_one_with_args::<String>(queries::SETTING_READ, &args).or_raise("read setting");
         previous.push((name, old));
         let args: [DatumWithOid; 2] = [(*name).into(), value.as_str().into()];
-        Spi::run_with_args("SELECT set_config($1, $2, true)", &args).or_raise("apply setting");
+        Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("apply setting");
     }
     let result = f();
     for (name, old) in previous {
         if let Some(old) = old {
             let args: [DatumWithOid; 2] = [name.into(), old.as_str().into()];
-            Spi::run_with_args("SELECT set_config($1, $2, true)", &args).or_raise("restore setting");
+            Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("restore setting");
         }
     }
     result

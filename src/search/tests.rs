@@ -299,45 +299,175 @@ mod tests {
         assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('needle', 10, 'fts')"), 10);
     }
 
-    #[pg_test]
-    fn pruned_fts_candidates_equal_the_full_ranking() {
-        // 3,000 chunks of 20 words from a skewed 5,000-word vocabulary: the
-        // most common word is in about a quarter of the chunks, so every
-        // word finds candidates and pruning decides what is read.
-        run("SELECT setseed(0.42)");
-        run("SELECT count(*) FROM rag_upsert_documents((
-               SELECT jsonb_agg(jsonb_build_object('doc_id', 'p:' || n, 'title', '', 'content',
+    /// A skewed corpus: `docs` documents of 20 words from a 5,000-word
+    /// vocabulary, the most common word in about a quarter of the chunks.
+    fn skewed_corpus(prefix: &str, docs: i32, seed: f64) {
+        run(&format!("SELECT setseed({seed})"));
+        run(&format!(
+            "SELECT count(*) FROM rag_upsert_documents((
+               SELECT jsonb_agg(jsonb_build_object('doc_id', '{prefix}:' || n, 'title', '', 'content',
                  (SELECT string_agg('w' || floor(power(random(), 2) * 5000)::int, ' ')
                   FROM generate_series(1, 20) g WHERE g > 0 * n)))
-               FROM generate_series(1, 3000) n))");
-        run("SELECT rag_search.term_stats_compact()");
-        let mut pruned_queries = 0;
+               FROM generate_series(1, {docs}) n))"
+        ));
+    }
+
+    /// Random queries of 2–6 words, mostly frequent ones; every fifth made
+    /// only of the most common words.
+    fn skewed_queries(n: usize) -> Vec<Vec<String>> {
         let mut seed: u64 = 99;
-        for q in 0..120 {
-            let mut words = Vec::new();
-            for _ in 0..(2 + q % 5) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                // Mostly frequent words, some rare ones.
-                let r = (seed % 10_000) as f64 / 10_000.0;
-                words.push(format!("w{}", (r.powi(3) * 5000.0) as i64));
-            }
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 10_000) as f64 / 10_000.0
+        };
+        (0..n)
+            .map(|q| {
+                let common_only = q % 5 == 0;
+                (0..(2 + q % 5))
+                    .map(|_| {
+                        let r = next();
+                        let w = if common_only { (r * 20.0) as i64 } else { (r.powi(3) * 5000.0) as i64 };
+                        format!("w{w}")
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[pg_test]
+    fn fts_top_k_equals_the_full_ranking() {
+        // Merged chunks, chunks still pending, deleted chunks (some removed
+        // from the blocks, some not yet), rare lexemes without postings.
+        skewed_corpus("p", 3000, 0.42);
+        run("SELECT rag_search.term_stats_compact()");
+        run("SELECT rag_search.postings_merge()");
+        run("DELETE FROM rag_search.documents WHERE doc_id IN (SELECT 'p:' || n FROM generate_series(1, 3000, 7) n)");
+        run("SELECT rag_search.postings_merge()");
+        skewed_corpus("q", 200, 0.17);
+        run("DELETE FROM rag_search.documents WHERE doc_id IN (SELECT 'p:' || n FROM generate_series(3, 3000, 11) n)");
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_pending") > 0, "some chunks stay pending");
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_dead") > 0, "some deletions stay pending");
+        assert!(one::<i64>("SELECT count(DISTINCT lexeme) FROM rag_search.postings") > 100);
+        let filter = Some(pgrx::JsonB(serde_json::json!({})));
+        let mut cells_saved = 0usize;
+        for words in skewed_queries(150) {
             let stats = crate::search::retrieve::query_stats(&words);
-            let all: Vec<usize> = (0..stats.candidate_lexemes.len()).collect();
-            for k in [1i64, 8, 40] {
-                let pruned = crate::search::retrieve::fts_candidates(&stats, k, &None);
-                let full = crate::search::retrieve::ranked_chunks(&stats, &stats.tsquery(&all), k, &None);
-                let a: Vec<(i64, f64)> = pruned.iter().map(|h| (h.id, h.score)).collect();
-                let b: Vec<(i64, f64)> = full.iter().map(|h| (h.id, h.score)).collect();
-                assert_eq!(a, b, "query {words:?}, k {k}");
-                let terms: Vec<rag_core::prune::Term> = stats.candidate_lexemes.iter().map(|(_, t)| *t).collect();
-                let kth = b.get(k as usize - 1).map(|x| x.1).unwrap_or(0.0);
-                if rag_core::prune::essential_terms(&terms, stats.k1, kth).len() < terms.len() {
-                    pruned_queries += 1;
+            let all = stats.tsquery(0..stats.terms.len());
+            for k in [1i64, 8, 40, 300] {
+                let full = crate::search::retrieve::ranked_chunks(&stats, &all, k, &None);
+                let (fast, work) = crate::search::fts::from_postings(&stats, k);
+                assert_eq!(bits(&fast), bits(&full), "postings: query {words:?}, k {k}");
+                let filtered = crate::search::fts::fts_top_k(&stats, k, &filter);
+                assert_eq!(bits(&filtered), bits(&full), "filtered: query {words:?}, k {k}");
+                let indexed = stats.terms.iter().filter(|t| t.indexed).count();
+                if work.cells_fetched < indexed * rag_core::postings::CELLS {
+                    cells_saved += 1;
                 }
             }
         }
-        assert!(pruned_queries > 50, "pruning applied in {pruned_queries} of 360 searches");
+        assert!(cells_saved > 300, "the postings search stopped early in {cells_saved} of 600 searches");
+    }
+
+    fn bits(hits: &[(i64, f64)]) -> Vec<(i64, u64)> {
+        hits.iter().map(|&(id, s)| (id, s.to_bits())).collect()
+    }
+
+    /// Every (lexeme, chunk, tf, dl) stored in the postings, sorted.
+    fn stored_postings() -> Vec<(String, i64, u16, u32)> {
+        let mut out = Vec::new();
+        Spi::connect(|c| {
+            for row in c.select("SELECT lexeme, data FROM rag_search.postings", None, &[]).unwrap() {
+                let lexeme: String = row.get(1).unwrap().unwrap();
+                let data: Vec<u8> = row.get(2).unwrap().unwrap();
+                for p in rag_core::blocks::decode_block(&data).unwrap() {
+                    out.push((lexeme.clone(), p.chunk_id, p.tf, p.dl));
+                }
+            }
+        });
+        out.sort();
+        out
+    }
+
+    /// The same, computed from the chunks' tsvectors for the lexemes that
+    /// have postings.
+    fn postings_from_chunks() -> Vec<(String, i64, u16, u32)> {
+        let indexed: std::collections::HashSet<String> = Spi::connect(|c| {
+            c.select("SELECT DISTINCT lexeme FROM rag_search.postings", None, &[])
+                .unwrap()
+                .map(|r| r.get::<String>(1).unwrap().unwrap())
+                .collect()
+        });
+        let mut out = Vec::new();
+        Spi::connect(|c| {
+            for row in c.select("SELECT id, tsv FROM rag_search.chunks", None, &[]).unwrap() {
+                let id: i64 = row.get(1).unwrap().unwrap();
+                let tsv = row.get::<crate::sql_types::TsVectorBytes>(2).unwrap().unwrap().0;
+                for (lexeme, tf, dl) in rag_core::postings::tsvector_terms(&tsv) {
+                    let lexeme = String::from_utf8_lossy(lexeme).into_owned();
+                    if indexed.contains(&lexeme) {
+                        out.push((lexeme, id, tf, dl));
+                    }
+                }
+            }
+        });
+        out.sort();
+        out
+    }
+
+    #[pg_test]
+    fn postings_equal_a_recount_from_the_chunks() {
+        skewed_corpus("r", 1500, 0.7);
+        run("SELECT rag_search.postings_merge()");
+        run("DELETE FROM rag_search.documents WHERE doc_id IN (SELECT 'r:' || n FROM generate_series(1, 1500, 3) n)");
+        skewed_corpus("s", 400, 0.3);
+        // Merge until nothing is pending and the removal pass is complete.
+        for _ in 0..50 {
+            run("SELECT rag_search.postings_merge()");
+            if one::<i64>("SELECT count(*) FROM rag_search.postings_pending") == 0
+                && one::<i64>("SELECT count(*) FROM rag_search.postings_dead") == 0
+            {
+                break;
+            }
+        }
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.postings_dead"), 0);
+        let stored = stored_postings();
+        assert!(stored.len() > 1_000, "{} postings", stored.len());
+        assert!(stored == postings_from_chunks(), "postings differ from the chunks");
+        // Lexemes in few chunks have no postings.
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT count(DISTINCT p.lexeme) FROM rag_search.postings p
+                 WHERE (SELECT count(*) FROM rag_search.chunks c WHERE c.tsv @@ to_tsquery('simple', quote_literal(p.lexeme)))
+                       <= {}", crate::postings::INDEXED_MIN_DF / 4)),
+            0
+        );
+        // A rebuild agrees with the chunks as well.
+        run("SELECT rag_search.postings_rebuild()");
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.postings_pending"), 0);
+        assert!(stored_postings() == postings_from_chunks(), "rebuilt postings differ from the chunks");
+    }
+
+    #[pg_test]
+    fn chunk_content_cannot_change_in_place() {
+        doc("im:1", "t", "some words here", "{}");
+        assert_error_with_hint("UPDATE rag_search.chunks SET content = 'other words'", "55000");
+        run("UPDATE rag_search.chunks SET ordinal = ordinal");
+    }
+
+    #[pg_test]
+    fn search_limits_raise_22023_with_a_hint() {
+        doc("lim:1", "t", "bounded search words", "{}");
+        assert_error_with_hint(
+            "SELECT * FROM rag_hybrid_search('bounded', 1000, 'fts', NULL, '{\"oversample\": 1000}')",
+            "22023",
+        );
+        assert_error_with_hint("SELECT * FROM rag_hybrid_search('bounded', 1000, 'fts', NULL, '{\"window\": 20}')", "22023");
+        run("SET rag_search.candidate_oversample = 10000");
+        assert_error_with_hint("SELECT * FROM rag_candidate_pages('bounded', 10)", "22023");
+        run("RESET rag_search.candidate_oversample");
+        // Within the limits the same calls work.
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_hybrid_search('bounded', 600, 'fts', NULL, '{\"window\": 1}')"), 1);
     }
 }

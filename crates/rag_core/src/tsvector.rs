@@ -72,6 +72,41 @@ pub fn bm25_from_blob(tsv: &[u8], blob: &[u8]) -> f64 {
     doc_score(doc.size as f64, q.terms().map(|(lexeme, idf)| (idf, doc.term_frequency(lexeme) as f64)), &p)
 }
 
+/// A query blob decoded once, for scoring many tsvectors with it:
+/// `rag_search.bm25` keeps one per statement instead of decoding the blob
+/// for every row. [`ParsedBlob::score`] is bitwise [`bm25_from_blob`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedBlob {
+    blob: Vec<u8>,
+    /// None for a malformed blob (every score is 0 then).
+    params: Option<ScoreParams>,
+    terms: Vec<(Vec<u8>, f64)>,
+}
+
+impl ParsedBlob {
+    pub fn parse(blob: &[u8]) -> ParsedBlob {
+        match BlobView::parse(blob) {
+            Some(q) => ParsedBlob {
+                blob: blob.to_vec(),
+                params: Some(ScoreParams { k1: q.k1, b: q.b, avg_len: q.avg_len }),
+                terms: q.terms().map(|(l, idf)| (l.to_vec(), idf)).collect(),
+            },
+            None => ParsedBlob { blob: blob.to_vec(), params: None, terms: Vec::new() },
+        }
+    }
+
+    /// Whether this was parsed from `blob`.
+    pub fn is_for(&self, blob: &[u8]) -> bool {
+        self.blob == blob
+    }
+
+    pub fn score(&self, tsv: &[u8]) -> f64 {
+        let Some(p) = &self.params else { return 0.0 };
+        let Some(doc) = TsvView::parse(tsv) else { return 0.0 };
+        doc_score(doc.size as f64, self.terms.iter().map(|(l, idf)| (*idf, doc.term_frequency(l) as f64)), p)
+    }
+}
+
 /// The frequency of each of `lexemes` in `tsv` (0 when absent).
 pub fn term_frequencies(tsv: &[u8], lexemes: &[&str]) -> Vec<u32> {
     match TsvView::parse(tsv) {
@@ -493,6 +528,25 @@ mod tests {
             noisy[at] = rng.next_u64() as u8;
             let _ = lexeme_frequencies(&noisy);
         }
+    }
+
+    #[test]
+    fn a_parsed_blob_scores_bitwise_like_the_blob() {
+        let docs = [
+            tsv(&[("x", 2), ("y", 1), ("z", 1), ("w", 1)]),
+            tsv(&[("x", 7), ("q", 3)]),
+            tsv(&[("y", 1)]),
+            tsv(&[]),
+            vec![1, 2],
+        ];
+        let q = Bm25Query::new(vec![("x".into(), 1.5), ("y".into(), 0.5), ("q".into(), 3.25)], Bm25::default(), 3.7)
+            .to_blob();
+        let parsed = ParsedBlob::parse(&q);
+        assert!(parsed.is_for(&q) && !parsed.is_for(&q[1..]));
+        for d in &docs {
+            assert_eq!(parsed.score(d).to_bits(), bm25_from_blob(d, &q).to_bits());
+        }
+        assert_eq!(ParsedBlob::parse(&[1, 2, 3]).score(&docs[0]), 0.0);
     }
 
     #[test]
