@@ -80,6 +80,9 @@ if ! cargo pgrx package --pg-config "$RAG_PG_CONFIG" --out-dir "$pkg" >"$RAG_DEM
     tail -n 40 "$RAG_DEMO_STATE/build.log" >&2
     die "the build failed (full log: $RAG_DEMO_STATE/build.log)"
 fi
+# The frozen install scripts of earlier releases and the upgrade scripts go
+# with the build (ALTER EXTENSION rag_search UPDATE on an older database).
+bash scripts/install_sql.sh "$pkg$("$RAG_PG_CONFIG" --sharedir)/extension"
 # pgrx writes the extension script's statements in a different order from
 # one build to the next: compare scripts as sorted lines.
 same_file() {
@@ -126,8 +129,14 @@ CREATE TABLE IF NOT EXISTS public.rag_demo_meta (key text PRIMARY KEY, value tex
 SQL
 old_hash="$(q -c "SELECT value FROM public.rag_demo_meta WHERE key = 'extension_sql'")"
 has_ext="$(q -c "SELECT count(*) FROM pg_extension WHERE extname = 'rag_search'")"
-if [ "$has_ext" = 1 ] && [ "$old_hash" != "$ext_hash" ]; then
-    echo "the installed extension's SQL changed: recreating it (documents are reloaded and re-embedded)"
+outdated="$(q -c "SELECT e.extversion <> a.default_version FROM pg_extension e
+                  JOIN pg_available_extensions a ON a.name = e.extname WHERE e.extname = 'rag_search'")"
+if [ "$outdated" = t ]; then
+    echo "upgrading the extension: $(q -c "SELECT extversion FROM pg_extension WHERE extname = 'rag_search'") → \
+$(q -c "SELECT default_version FROM pg_available_extensions WHERE name = 'rag_search'")"
+    q -c "ALTER EXTENSION rag_search UPDATE"
+elif [ "$has_ext" = 1 ] && [ "$old_hash" != "$ext_hash" ]; then
+    echo "the installed extension's SQL changed within one version: recreating it (documents are reloaded and re-embedded)"
     q -c "SELECT rag_backfill_stop()" >/dev/null 2>&1 || true
     q -c "DROP EXTENSION rag_search CASCADE"
 fi
