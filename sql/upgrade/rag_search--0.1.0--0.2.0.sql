@@ -97,9 +97,33 @@ SELECT pg_catalog.pg_extension_config_dump('rag_search.documents_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rag_search.chunks_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rag_search.backfill_failures', '');
 
--- The statistics triggers run as the extension's owner.
-ALTER FUNCTION rag_search.term_stats_add() SECURITY DEFINER;
-ALTER FUNCTION rag_search.term_stats_remove() SECURITY DEFINER;
+-- The statistics triggers run as the extension's owner and fold the deltas
+-- when due (chunks restored by COPY reach the totals searches read).
+CREATE OR REPLACE FUNCTION rag_search.term_stats_add() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
+    SELECT f.lexemes, f.dfs
+    FROM rag_search.document_frequencies((SELECT array_agg(n.tsv) FROM new_chunks n), 1) AS f
+    WHERE cardinality(f.lexemes) > 0;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT count(*), coalesce(sum(length(tsv)), 0) FROM new_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION rag_search.term_stats_remove() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
+    SELECT f.lexemes, f.dfs
+    FROM rag_search.document_frequencies((SELECT array_agg(o.tsv) FROM old_chunks o), -1) AS f
+    WHERE cardinality(f.lexemes) > 0;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT -count(*), -coalesce(sum(length(tsv)), 0) FROM old_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
+    RETURN NULL;
+END $$;
 ALTER FUNCTION rag_search.term_stats_reset() SECURITY DEFINER;
 
 -- The query-embedding cache is keyed by everything that decides a vector
