@@ -80,6 +80,25 @@ pub fn seeded_text(prefix: &str, i: usize) -> String {
     format!("Chunk text number {i} of {prefix}.")
 }
 
+/// Runs rag_backfill_step(batch) until it claims nothing (everything is
+/// embedded, parked or waiting for a retry); returns (embedded, failed)
+/// over all calls.
+pub fn step_until_idle(client: &mut Client, batch: i32) -> (i64, i64) {
+    let (mut embedded, mut failed) = (0i64, 0i64);
+    for _ in 0..10_000 {
+        let r = client
+            .query_one("SELECT claimed, embedded, failed FROM rag_backfill_step($1)", &[&batch])
+            .expect("rag_backfill_step");
+        let claimed: i32 = r.get(0);
+        embedded += i64::from(r.get::<_, i32>(1));
+        failed += i64::from(r.get::<_, i32>(2));
+        if claimed == 0 {
+            return (embedded, failed);
+        }
+    }
+    panic!("rag_backfill_step keeps claiming chunks");
+}
+
 /// One row of rag_backfill_status().
 #[derive(Debug, Clone)]
 pub struct Status {
