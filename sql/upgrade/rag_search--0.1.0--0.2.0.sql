@@ -3,7 +3,7 @@
 -- Keeps every row: documents, chunks and embeddings stay as they are; the
 -- HNSW index is rebuilt once as an expression index at the current
 -- dimension (minutes on millions of chunks), the query-embedding cache is
--- emptied (its key changed). The integration test tests/upgrade.rs checks
+-- emptied (its key changed). tests/integration/tests/upgrade.rs checks
 -- that an upgraded database has exactly the objects of a fresh 0.2.0
 -- installation and answers every search as before.
 

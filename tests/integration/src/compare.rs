@@ -146,10 +146,10 @@ pub fn assert_same_lines(what: &str, expected: &[String], got: &[String]) {
 /// Two databases with equal fingerprints hold the same extension objects.
 pub fn catalog_fingerprint(c: &mut Client) -> Vec<String> {
     c.batch_execute(
-        "CREATE OR REPLACE FUNCTION pg_temp.fp_acl(acl aclitem[], kind \"char\", owner oid) RETURNS text
+        "CREATE OR REPLACE FUNCTION pg_temp.fp_acl(acl aclitem[], kind text, owner oid) RETURNS text
          LANGUAGE sql STABLE AS $$
              SELECT pg_catalog.array_to_string(ARRAY(
-                 SELECT x::text FROM pg_catalog.unnest(coalesce(acl, pg_catalog.acldefault(kind, owner))) AS x
+                 SELECT x::text FROM pg_catalog.unnest(coalesce(acl, pg_catalog.acldefault(kind::\"char\", owner))) AS x
                  ORDER BY 1), ',')
          $$",
     )
@@ -181,7 +181,7 @@ SELECT line FROM (
     SELECT pg_catalog.format('extension version %s', extversion) AS line FROM ext
     UNION ALL
     SELECT pg_catalog.format('extension dumps %s where %L', u.c::pg_catalog.regclass, u.cond)
-    FROM ext, pg_catalog.unnest(ext.extconfig, ext.extcondition) AS u(c, cond)
+    FROM ext, unnest(ext.extconfig, ext.extcondition) AS u(c, cond)
     UNION ALL
     SELECT 'member ' || pg_catalog.pg_describe_object(classid, objid, 0) FROM member
     UNION ALL
