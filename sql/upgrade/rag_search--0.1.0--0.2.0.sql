@@ -171,6 +171,8 @@ REVOKE ALL ON rag_search.documents, rag_search.chunks, rag_search.backfill_failu
 REVOKE ALL ON rag_search.index_state FROM rag_search_admin;
 REVOKE ALL ON SCHEMA rag_search FROM rag_search_admin;
 REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM rag_search_admin;
+-- The progress view answers the roles rag_backfill_status() answers.
+GRANT SELECT ON @extschema@.rag_backfill_progress TO PUBLIC;
 
 -- Internal functions are not executable by PUBLIC.
 DO $$
