@@ -18,6 +18,26 @@ pub const TEST_DIM: usize = 64;
 pub const TEST_NATIVE_DIM: usize = 128;
 pub const TEST_MODEL: &str = "qwen3-embedding:8b";
 
+/// The small dimension of the security, backup and upgrade tests; their
+/// fixture answers SMALL_NATIVE_DIM components.
+pub const SMALL_DIM: usize = 8;
+pub const SMALL_NATIVE_DIM: usize = 16;
+
+/// A fixture embedder answering SMALL_NATIVE_DIM components.
+pub fn start_small_fixture() -> FixtureServer {
+    FixtureServer::start(FixtureConfig { native_dim: SMALL_NATIVE_DIM, dim: SMALL_DIM, ..FixtureConfig::default() })
+        .expect("start fixture embedder")
+}
+
+/// Points every new session of `db` (and its worker) at `fixture`, with
+/// query template `{text}`.
+pub fn point_at(client: &mut Client, db: &str, fixture: &FixtureServer) {
+    set_db(client, db, &[
+        ("rag_search.embedding_url", &format!("'{}'", fixture.url())),
+        ("rag_search.query_template", "'{text}'"),
+    ]);
+}
+
 /// A fixture embedder answering TEST_NATIVE_DIM-dimensional vectors.
 pub fn start_fixture() -> FixtureServer {
     FixtureServer::start(FixtureConfig { native_dim: TEST_NATIVE_DIM, dim: TEST_DIM, ..FixtureConfig::default() })

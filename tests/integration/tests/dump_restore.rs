@@ -6,16 +6,14 @@
 //! index is rebuilt at the restored dimension and used, ingestion continues
 //! where the source left off, and the bookkeeping agrees with a recount.
 
-use fixture_embedder::{expected_vector, Fault, FixtureConfig, FixtureServer};
+use fixture_embedder::{expected_vector, Fault, FixtureServer};
 use pgvector::Vector;
-use rag_search_integration::backfill::step_until_idle;
+use rag_search_integration::backfill::{start_small_fixture, step_until_idle, SMALL_DIM as DIM, SMALL_NATIVE_DIM as NATIVE_DIM};
 use rag_search_integration::compare::*;
 use rag_search_integration::samples::{load_samples, sample_documents, upsert_documents};
 use rag_search_integration::tools::{pg_dump, restore, DumpFormat};
 use rag_search_integration::{connect_with_notices, shared_cluster, Client};
 
-const DIM: usize = 8;
-const NATIVE_DIM: usize = 16;
 const DOCUMENTS: usize = 20;
 
 /// The source database: 20 sample documents (English and Korean) plus one
@@ -88,8 +86,7 @@ fn dumps_after_a_model_and_configuration_switch_restore_every_row_and_search_res
 /// Dumps `{prefix}_source` in both formats, restores them into
 /// `{prefix}_custom` and `{prefix}_plain`, and compares.
 fn round_trips(prefix: &str, config: &str) {
-    let fx = FixtureServer::start(FixtureConfig { native_dim: NATIVE_DIM, dim: DIM, ..FixtureConfig::default() })
-        .expect("start fixture embedder");
+    let fx = start_small_fixture();
     let cluster = shared_cluster();
     let src = format!("{prefix}_source");
     let src = src.as_str();

@@ -4,31 +4,15 @@
 //! privilege on the cache; short connections cannot grow it past its
 //! limit; two roles asking the same question get an entry each.
 
-use fixture_embedder::{FixtureConfig, FixtureServer};
+use fixture_embedder::FixtureServer;
 use postgres::error::SqlState;
-use rag_search_integration::backfill::{set_db, step_until_idle};
-use rag_search_integration::samples::load_samples;
+use rag_search_integration::samples::embedded_samples_database;
 use rag_search_integration::{connect_dsn, shared_cluster, Client};
 
-const DIM: usize = 8;
-const NATIVE_DIM: usize = 16;
-
-/// A database with 20 sample documents embedded by the fixture at 8
-/// dimensions; every session is pointed at the fixture.
+/// A database with 20 sample documents embedded by the fixture, every
+/// session pointed at the fixture.
 fn setup(db: &str) -> (Client, FixtureServer) {
-    let fx = FixtureServer::start(FixtureConfig { native_dim: NATIVE_DIM, dim: DIM, ..FixtureConfig::default() })
-        .expect("start fixture embedder");
-    let cluster = shared_cluster();
-    let mut c = cluster.new_database(db);
-    set_db(&mut c, db, &[
-        ("rag_search.embedding_url", &format!("'{}'", fx.url())),
-        ("rag_search.query_template", "'{text}'"),
-    ]);
-    let mut c = cluster.connect(db);
-    c.batch_execute(&format!("SELECT * FROM rag_set_embedding_model('m', {DIM})")).unwrap();
-    let chunks = load_samples(&mut c, 20);
-    assert_eq!(step_until_idle(&mut c, 64), (chunks, 0));
-    (c, fx)
+    embedded_samples_database(db, 20)
 }
 
 fn cache_rows(c: &mut Client) -> i64 {

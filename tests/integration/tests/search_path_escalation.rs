@@ -15,14 +15,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fixture_embedder::{expected_vector, Fault, FixtureConfig, FixtureServer};
+use fixture_embedder::{expected_vector, Fault, FixtureServer};
 use pgvector::Vector;
-use rag_search_integration::backfill::{set_db, status, wait_for_state, wait_until};
+use rag_search_integration::backfill::{
+    point_at, set_db, start_small_fixture, status, wait_for_state, wait_until, SMALL_DIM as DIM,
+    SMALL_NATIVE_DIM as NATIVE_DIM,
+};
 use rag_search_integration::samples::{sample_documents, upsert_documents};
 use rag_search_integration::{connect_dsn, Client, Cluster, ClusterOptions};
 
-const DIM: usize = 8;
-const NATIVE_DIM: usize = 16;
 const LONG: Duration = Duration::from_secs(120);
 
 /// Planted by the database owner `mallory`. Every object calls evil.trap,
@@ -109,18 +110,11 @@ CREATE OPERATOR evil.% (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.trgm_ma
 CREATE TEXT SEARCH CONFIGURATION evil.english (COPY = pg_catalog.simple);
 "#;
 
-/// A fixture embedder answering 16 components, stored at 8.
-fn fixture() -> FixtureServer {
-    FixtureServer::start(FixtureConfig { native_dim: NATIVE_DIM, dim: DIM, ..FixtureConfig::default() })
-        .expect("start fixture embedder")
-}
-
 /// Database settings for every session and the worker: the fixture, quick
 /// retries and polling.
 fn point_at_fixture(admin: &mut Client, db: &str, fx: &FixtureServer) {
+    point_at(admin, db, fx);
     set_db(admin, db, &[
-        ("rag_search.embedding_url", &format!("'{}'", fx.url())),
-        ("rag_search.query_template", "'{text}'"),
         ("rag_search.backfill_poll_interval", "'200ms'"),
         ("rag_search.backfill_retry_delay", "'10ms'"),
         ("rag_search.backfill_retry_max_delay", "'10ms'"),
@@ -249,7 +243,7 @@ fn extension_functions(c: &mut Client) -> BTreeSet<String> {
 
 #[test]
 fn a_hostile_database_search_path_never_runs_planted_code_as_a_superuser() {
-    let fx = fixture();
+    let fx = start_small_fixture();
     let cluster = Cluster::start("search_path", ClusterOptions::new().preload());
     let db = "victim";
     let mut admin = cluster.connect("postgres");
@@ -307,7 +301,7 @@ fn a_hostile_database_search_path_never_runs_planted_code_as_a_superuser() {
 
 #[test]
 fn pgvector_and_pg_trgm_in_a_schema_on_nobodys_search_path() {
-    let fx = fixture();
+    let fx = start_small_fixture();
     let cluster = Cluster::start("ext_schema", ClusterOptions::new().preload());
     let db = "apart";
     cluster.empty_database(db);

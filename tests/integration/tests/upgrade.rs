@@ -10,32 +10,18 @@
 //! CREATE EXTENSION. Only functions every release has are used before the
 //! update, so the test serves the next release's upgrade unchanged.
 
-use fixture_embedder::{expected_vector, Fault, FixtureConfig, FixtureServer};
+use fixture_embedder::{expected_vector, Fault};
 use pgvector::Vector;
-use rag_search_integration::backfill::step_until_idle;
+use rag_search_integration::backfill::{point_at, start_small_fixture, step_until_idle, SMALL_DIM as DIM, SMALL_NATIVE_DIM as NATIVE_DIM};
 use rag_search_integration::compare::*;
 use rag_search_integration::samples::load_samples;
 use rag_search_integration::tools::previous_release;
 use rag_search_integration::{bindir, Client, Cluster, ClusterOptions};
 
-const DIM: usize = 8;
-const NATIVE_DIM: usize = 16;
 const MODEL: &str = "m2";
 
 fn extension_version(c: &mut Client) -> String {
     c.query_one("SELECT extversion FROM pg_extension WHERE extname = 'rag_search'", &[]).unwrap().get(0)
-}
-
-/// The database settings every session (and the fixture-backed searches)
-/// use, in both the upgraded and the fresh database.
-fn configure(cluster: &Cluster, db: &str, fx: &FixtureServer) {
-    let mut c = cluster.connect(db);
-    for setting in [
-        format!("rag_search.embedding_url = '{}'", fx.url()),
-        "rag_search.query_template = '{text}'".to_string(),
-    ] {
-        c.batch_execute(&format!("ALTER DATABASE {db} SET {setting}")).expect("ALTER DATABASE SET");
-    }
 }
 
 /// Everything compared across the upgrade.
@@ -65,13 +51,12 @@ fn update_from_the_previous_release_keeps_every_row_and_result_and_matches_a_fre
         eprintln!("skipped: RAG_PREVIOUS_PG_BINDIR/RAG_PREVIOUS_VERSION not set (scripts/test.sh sets them)");
         return;
     };
-    let fx = FixtureServer::start(FixtureConfig { native_dim: NATIVE_DIM, dim: DIM, ..FixtureConfig::default() })
-        .expect("start fixture embedder");
+    let fx = start_small_fixture();
     let mut cluster = Cluster::start("upgrade", ClusterOptions::new().bindir(&previous.bindir));
     let db = "upgraded";
     let mut c = cluster.new_database(db);
     assert_eq!(extension_version(&mut c), previous.version);
-    configure(&cluster, db, &fx);
+    point_at(&mut c, db, &fx);
     let mut c = cluster.connect(db);
 
     // Data written by the previous release: a model and dimension switch,
