@@ -174,6 +174,38 @@ REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM rag_search_adm
 -- The progress view answers the roles rag_backfill_status() answers.
 GRANT SELECT ON @extschema@.rag_backfill_progress TO PUBLIC;
 
+-- Grants 0.1.0's documentation recommended (SELECT and INSERT, UPDATE,
+-- DELETE ON ALL TABLES IN SCHEMA rag_search) reach the bookkeeping too: from
+-- now on only the extension's owner writes it, and only the owner reads the
+-- statistics. index_state and the backfill tables stay readable as in a
+-- fresh installation; documents and chunks keep every grant.
+DO $$
+DECLARE
+    t regclass;
+    g record;
+    grantee text;
+BEGIN
+    FOR t IN SELECT unnest(ARRAY['rag_search.index_state', 'rag_search.term_stats', 'rag_search.term_stats_delta',
+                                 'rag_search.corpus_stats', 'rag_search.corpus_stats_delta',
+                                 'rag_search.backfill_failures', 'rag_search.backfill_state',
+                                 'rag_search.chunk_counts']::regclass[])
+    LOOP
+        FOR g IN
+            SELECT a.grantee, bool_or(a.privilege_type = 'SELECT') AS could_read
+            FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a
+            WHERE c.oid = t AND a.grantee <> c.relowner
+            GROUP BY a.grantee
+        LOOP
+            grantee := CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END;
+            EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', t, grantee);
+            IF g.could_read AND t NOT IN ('rag_search.term_stats'::regclass, 'rag_search.term_stats_delta'::regclass,
+                                          'rag_search.corpus_stats'::regclass, 'rag_search.corpus_stats_delta'::regclass) THEN
+                EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', t, grantee);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
+
 -- Internal functions are not executable by PUBLIC.
 DO $$
 DECLARE

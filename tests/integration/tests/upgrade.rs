@@ -45,6 +45,50 @@ fn record(c: &mut Client, query_vector: &Vector) -> Recorded {
     }
 }
 
+/// The grants 0.1.0's README ("Using it") and runbook ("Privileges")
+/// showed, for roles app and ingest.
+const LEGACY_GRANTS: &str = "
+    DROP ROLE IF EXISTS app; DROP ROLE IF EXISTS ingest;
+    CREATE ROLE app LOGIN; CREATE ROLE ingest LOGIN;
+    GRANT USAGE ON SCHEMA rag_search TO app;
+    GRANT SELECT ON ALL TABLES IN SCHEMA rag_search TO app;
+    GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA rag_search TO ingest;
+    GRANT INSERT, DELETE ON rag_search.query_embedding_cache TO app;";
+
+/// After the update nobody but the owner writes the bookkeeping or reads
+/// the statistics, while the grants on documents and chunks stay.
+fn assert_legacy_grants_cut_back(c: &mut Client) {
+    let wrong: Vec<String> = c
+        .query(
+            "SELECT r.rolname || ' ' || p.privilege || ' ' || t.relname
+             FROM pg_roles r, pg_class t,
+                  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
+             WHERE r.rolname IN ('app', 'ingest') AND t.relnamespace = 'rag_search'::regnamespace
+               AND t.relkind = 'r' AND t.relname NOT IN ('documents', 'chunks')
+               AND has_table_privilege(r.oid, t.oid, p.privilege)
+               AND NOT (p.privilege = 'SELECT'
+                        AND t.relname IN ('index_state', 'backfill_failures', 'backfill_state', 'chunk_counts'))
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(wrong.is_empty(), "privileges left on the bookkeeping after the update: {wrong:?}");
+    let kept: bool = c
+        .query_one(
+            "SELECT has_table_privilege('app', 'rag_search.chunks', 'SELECT')
+                AND has_table_privilege('app', 'rag_search.documents', 'SELECT')
+                AND has_table_privilege('ingest', 'rag_search.chunks', 'INSERT, UPDATE, DELETE')
+                AND has_table_privilege('ingest', 'rag_search.documents', 'INSERT, UPDATE, DELETE')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(kept, "the grants on documents and chunks stay");
+}
+
 #[test]
 fn update_from_the_previous_release_keeps_every_row_and_result_and_matches_a_fresh_install() {
     let Some(previous) = previous_release() else {
@@ -77,6 +121,13 @@ fn update_from_the_previous_release_keeps_every_row_and_result_and_matches_a_fre
     assert!(before.results.len() >= 100, "{:#?}", before.results);
     assert_eq!(before.rows["rag_search.backfill_failures"].len(), 1);
     drop(c);
+    // 0.1.0's README and runbook granted on ALL TABLES of the schema, the
+    // bookkeeping included: a second database follows them.
+    let legacy = previous.version == "0.1.0";
+    if legacy {
+        let mut l = cluster.new_database("legacy");
+        l.batch_execute(LEGACY_GRANTS).expect("0.1.0's documented grants");
+    }
 
     // New binaries, same data directory.
     cluster.restart_with_bindir(bindir());
@@ -120,6 +171,12 @@ fn update_from_the_previous_release_keeps_every_row_and_result_and_matches_a_fre
         &catalog_fingerprint(&mut fresh),
         &catalog_fingerprint(&mut c),
     );
+
+    if legacy {
+        let mut l = cluster.connect("legacy");
+        l.batch_execute("ALTER EXTENSION rag_search UPDATE").expect("update the legacy database");
+        assert_legacy_grants_cut_back(&mut l);
+    }
 
     // The upgraded database keeps working: ingestion and the backfill.
     c.execute("SELECT rag_upsert_document('new:1', 'After the update', 'Written after ALTER EXTENSION.')", &[])
