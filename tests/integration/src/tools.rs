@@ -61,9 +61,24 @@ pub fn pg_dump(dsn: &str, format: DumpFormat) -> Vec<u8> {
 /// custom format, psql for a plain one; stops at the first error.
 pub fn restore(dsn: &str, format: DumpFormat, dump: &[u8]) {
     match format {
-        DumpFormat::Custom => run(&bindir(), "pg_restore", &["--exit-on-error", "-d", dsn], Some(dump)),
-        DumpFormat::Plain => psql(dsn, dump),
+        DumpFormat::Custom => pg_restore(dsn, dump, &[]),
+        DumpFormat::Plain => {
+            psql(dsn, dump);
+        }
     };
+}
+
+/// pg_restore of a custom-format dump into `dsn` with extra arguments
+/// (e.g. `--section=data`); stops at the first error.
+pub fn pg_restore(dsn: &str, dump: &[u8], args: &[&str]) {
+    let mut all = vec!["--exit-on-error", "-d", dsn];
+    all.extend_from_slice(args);
+    run(&bindir(), "pg_restore", &all, Some(dump));
+}
+
+/// The table of contents of a custom-format dump (`pg_restore -l`).
+pub fn dump_contents(dump: &[u8]) -> String {
+    String::from_utf8_lossy(&run(&bindir(), "pg_restore", &["-l"], Some(dump))).into_owned()
 }
 
 /// Runs an SQL script with psql (no psqlrc, stop at the first error);

@@ -1,5 +1,6 @@
-//! pg_dump round trips, custom format through pg_restore and plain format
-//! through psql, of a database that switched its embedding model and
+//! pg_dump round trips, custom format through pg_restore (at once, and in
+//! sections with the HNSW index built after the data, as docs/runbook.md
+//! describes for large dumps) and plain format through psql, of a database that switched its embedding model and
 //! dimension (m2 at 8 dimensions), with the default text-search
 //! configuration and with english: every dumped row, the identity sequences
 //! and the results of every search mode are the same in the copies, the HNSW
@@ -11,7 +12,7 @@ use pgvector::Vector;
 use rag_search_integration::backfill::{start_small_fixture, step_until_idle, SMALL_DIM as DIM, SMALL_NATIVE_DIM as NATIVE_DIM};
 use rag_search_integration::compare::*;
 use rag_search_integration::samples::{load_samples, sample_documents, upsert_documents};
-use rag_search_integration::tools::{pg_dump, restore, DumpFormat};
+use rag_search_integration::tools::{pg_dump, pg_restore, psql, restore, DumpFormat};
 use rag_search_integration::{connect_with_notices, shared_cluster, Client};
 
 const DOCUMENTS: usize = 20;
@@ -45,6 +46,16 @@ fn source(db: &str, fx: &FixtureServer, config: &str) -> Client {
     // recorded here are those of exact statistics.
     c.batch_execute("SELECT rag_search.term_stats_compact()").expect("fold statistics");
     c
+}
+
+/// docs/runbook.md's restore of a large dump: the data without the HNSW
+/// index, which is built once afterwards.
+fn restore_in_sections(dsn: &str, dump: &[u8]) {
+    pg_restore(dsn, dump, &["--section=pre-data"]);
+    psql(dsn, b"DROP INDEX rag_search.chunks_embedding_hnsw;");
+    pg_restore(dsn, dump, &["--section=data"]);
+    psql(dsn, b"SELECT rag_search.embedding_index_rebuild(embedding_dim) FROM rag_search.index_state;");
+    pg_restore(dsn, dump, &["--section=post-data"]);
 }
 
 /// The vector search inside rag_hybrid_search, as auto_explain reports it.
@@ -98,13 +109,17 @@ fn round_trips(prefix: &str, config: &str) {
     assert!(results.len() >= 60, "{results:#?}");
     let (max_doc, max_chunk) = max_ids(&mut c);
 
-    for format in [DumpFormat::Custom, DumpFormat::Plain] {
-        let copy = format!("{prefix}_{}", format!("{format:?}").to_lowercase());
+    for (label, format) in [("custom", DumpFormat::Custom), ("plain", DumpFormat::Plain), ("sections", DumpFormat::Custom)] {
+        let copy = format!("{prefix}_{label}");
         let copy = copy.as_str();
-        let what = format!("{format:?} dump ({config})");
+        let what = format!("{label} restore ({config})");
         let dump = pg_dump(&cluster.dsn(src), format);
         cluster.empty_database(copy);
-        restore(&cluster.dsn(copy), format, &dump);
+        if label == "sections" {
+            restore_in_sections(&cluster.dsn(copy), &dump);
+        } else {
+            restore(&cluster.dsn(copy), format, &dump);
+        }
         let mut d = cluster.connect(copy);
 
         assert_same_rows(&what, &rows, &dumped_rows(&mut d));
