@@ -36,3 +36,6 @@ CREATE VIEW rag_backfill_progress AS
 SELECT total, embedded, missing, failed, coverage_pct, state, pid, batches_done,
        chunks_per_sec, eta, last_error, model, dimension
 FROM rag_backfill_status();
+-- For every role: rag_backfill_status() itself answers only roles that can
+-- read the chunks.
+GRANT SELECT ON rag_backfill_progress TO PUBLIC;

@@ -41,6 +41,9 @@ CREATE TABLE rag_search.corpus_stats_delta (
 
 -- The statistics triggers run as the extension's owner (SECURITY DEFINER):
 -- roles that may write chunks need no privilege on the statistics tables.
+-- They fold the deltas when due, so that chunks written other than through
+-- the ingestion functions (a restore's COPY, a hand-written INSERT or
+-- DELETE) reach the totals searches read.
 CREATE FUNCTION rag_search.term_stats_add() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -50,6 +53,7 @@ BEGIN
     WHERE cardinality(f.lexemes) > 0;
     INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
     SELECT count(*), coalesce(sum(length(tsv)), 0) FROM new_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
     RETURN NULL;
 END $$;
 
@@ -62,6 +66,7 @@ BEGIN
     WHERE cardinality(f.lexemes) > 0;
     INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
     SELECT -count(*), -coalesce(sum(length(tsv)), 0) FROM old_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
     RETURN NULL;
 END $$;
 

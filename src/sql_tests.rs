@@ -419,6 +419,94 @@ mod tests {
     }
 
     #[pg_test]
+    fn search_caps_refuse_oversized_requests_with_22023() {
+        // top_k × oversample above rag_search.max_candidates (10,000).
+        assert_error_with_hint(
+            "SELECT * FROM rag_hybrid_search('q', 1000, 'fts', NULL, '{\"oversample\": 1000}')",
+            "22023",
+        );
+        assert_error_with_hint(
+            "SELECT * FROM rag_hybrid_search('q', array_fill(0.1, ARRAY[1024])::vector, 1000, 'hybrid', NULL,
+             '{\"oversample\": 1000}')",
+            "22023",
+        );
+        // top_k × (2 × window + 1) above rag_search.max_context_chunks (2,000).
+        assert_error_with_hint("SELECT * FROM rag_hybrid_search('q', 100, 'fts', NULL, '{\"window\": 20}')", "22023");
+        // limit × rag_search.candidate_oversample (100) above max_candidates.
+        assert_error_with_hint("SELECT * FROM rag_candidate_pages('q', 101)", "22023");
+        run("SET rag_search.candidate_oversample = 10");
+        assert_eq!(error_of("SELECT * FROM rag_candidate_pages('q', 1000)"), "00000||");
+        run("RESET rag_search.candidate_oversample");
+        assert_eq!(error_of("SELECT * FROM rag_candidate_pages('q', 100)"), "00000||");
+        assert_eq!(error_of("SELECT * FROM rag_hybrid_search('q', 95, 'fts', NULL, '{\"window\": 10}')"), "00000||");
+        // A superuser may raise the caps.
+        run("SET rag_search.max_candidates = 1000000");
+        assert_eq!(
+            error_of("SELECT * FROM rag_hybrid_search('q', 1000, 'fts', NULL, '{\"oversample\": 1000}')"),
+            "00000||"
+        );
+    }
+
+    #[pg_test]
+    fn superuser_only_settings_refuse_other_roles() {
+        run("CREATE ROLE rag_settings_probe");
+        for (name, value) in [
+            ("rag_search.max_candidates", "1000000"),
+            ("rag_search.max_context_chunks", "1000000"),
+            ("rag_search.max_query_chars", "1000000"),
+            ("rag_search.query_cache_max_entries", "0"),
+            ("rag_search.embedding_max_chars", "20"),
+            ("rag_search.document_template", "{title}"),
+            ("rag_search.embedding_url", "http://127.0.0.1:9"),
+            ("rag_search.embedding_provider", "openai"),
+            ("rag_search.embedding_api_key", "k"),
+        ] {
+            // As the role, for the rest of the statement: SET LOCAL ROLE, then the setting.
+            let got = error_of(&format!(
+                "SELECT set_config('role', 'rag_settings_probe', true), set_config('{name}', '{value}', true)"
+            ));
+            assert!(got.starts_with("42501|"), "{name}: {got}");
+        }
+        // Settings that only shape one session's search stay open to everyone.
+        assert_eq!(
+            error_of("SELECT set_config('role', 'rag_settings_probe', true), set_config('rag_search.hybrid_oversample', '20', true)"),
+            "00000||"
+        );
+    }
+
+    #[pg_test]
+    fn security_definer_functions_are_not_executable_by_public_and_pin_search_path() {
+        // (The schema `tests` holds these tests, part of the extension in test builds.)
+        let members = "FROM pg_proc p
+             JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+             JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'rag_search'
+             JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname <> 'tests'";
+        assert!(one::<i64>(&format!("SELECT count(*) {members} WHERE p.prosecdef")) >= 12);
+        let public: Option<String> = Spi::get_one(&format!(
+            "SELECT string_agg(p.oid::regprocedure::text, ', ') {members}
+             WHERE p.prosecdef AND EXISTS (
+                 SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')"
+        ))
+        .expect("list functions");
+        assert_eq!(public, None, "SECURITY DEFINER functions executable by PUBLIC");
+        // Only rag_search_admin (besides the owner) may run any of them.
+        let grantees: String = one(&format!(
+            "SELECT string_agg(DISTINCT a.grantee::regrole::text, ',') {members}
+             CROSS JOIN aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+             WHERE p.prosecdef AND a.grantee <> p.proowner"
+        ));
+        assert_eq!(grantees, "rag_search_admin");
+        // Every function that runs statements pins its search_path; only the
+        // pure functions of the stored tsvector and BM25 have none.
+        let unpinned: String = one(&format!(
+            "SELECT string_agg(p.proname, ',' ORDER BY p.proname) {members}
+             WHERE p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']"
+        ));
+        assert_eq!(unpinned, "bm25,document_frequencies,index_text,index_tsvector");
+    }
+
+    #[pg_test]
     fn text_search_config_switch_rebuilds_tsvector() {
         upsert("ts:1", "The running dogs were barking loudly.");
         assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE tsv @@ to_tsquery('english', 'run')"), 0);

@@ -3,7 +3,7 @@
 -- Keeps every row: documents, chunks and embeddings stay as they are; the
 -- HNSW index is rebuilt once as an expression index at the current
 -- dimension (minutes on millions of chunks), the query-embedding cache is
--- emptied (its key changed). The integration test tests/upgrade.rs checks
+-- emptied (its key changed). tests/integration/tests/upgrade.rs checks
 -- that an upgraded database has exactly the objects of a fresh 0.2.0
 -- installation and answers every search as before.
 
@@ -98,9 +98,33 @@ SELECT pg_catalog.pg_extension_config_dump('rag_search.documents_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rag_search.chunks_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rag_search.backfill_failures', '');
 
--- The statistics triggers run as the extension's owner.
-ALTER FUNCTION rag_search.term_stats_add() SECURITY DEFINER;
-ALTER FUNCTION rag_search.term_stats_remove() SECURITY DEFINER;
+-- The statistics triggers run as the extension's owner and fold the deltas
+-- when due (chunks restored by COPY reach the totals searches read).
+CREATE OR REPLACE FUNCTION rag_search.term_stats_add() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
+    SELECT f.lexemes, f.dfs
+    FROM rag_search.document_frequencies((SELECT array_agg(n.tsv) FROM new_chunks n), 1) AS f
+    WHERE cardinality(f.lexemes) > 0;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT count(*), coalesce(sum(length(tsv)), 0) FROM new_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION rag_search.term_stats_remove() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO rag_search.term_stats_delta (lexemes, dfs)
+    SELECT f.lexemes, f.dfs
+    FROM rag_search.document_frequencies((SELECT array_agg(o.tsv) FROM old_chunks o), -1) AS f
+    WHERE cardinality(f.lexemes) > 0;
+    INSERT INTO rag_search.corpus_stats_delta (chunks, lexemes)
+    SELECT -count(*), -coalesce(sum(length(tsv)), 0) FROM old_chunks HAVING count(*) > 0;
+    PERFORM rag_search.term_stats_compact(true);
+    RETURN NULL;
+END $$;
 ALTER FUNCTION rag_search.term_stats_reset() SECURITY DEFINER;
 
 -- The query-embedding cache is keyed by everything that decides a vector
@@ -148,6 +172,40 @@ REVOKE ALL ON rag_search.documents, rag_search.chunks, rag_search.backfill_failu
 REVOKE ALL ON rag_search.index_state FROM rag_search_admin;
 REVOKE ALL ON SCHEMA rag_search FROM rag_search_admin;
 REVOKE EXECUTE ON FUNCTION rag_search.compact_chunk_counts() FROM rag_search_admin;
+-- The progress view answers the roles rag_backfill_status() answers.
+GRANT SELECT ON @extschema@.rag_backfill_progress TO PUBLIC;
+
+-- Grants 0.1.0's documentation recommended (SELECT and INSERT, UPDATE,
+-- DELETE ON ALL TABLES IN SCHEMA rag_search) reach the bookkeeping too: from
+-- now on only the extension's owner writes it, and only the owner reads the
+-- statistics. index_state and the backfill tables stay readable as in a
+-- fresh installation; documents and chunks keep every grant.
+DO $$
+DECLARE
+    t regclass;
+    g record;
+    grantee text;
+BEGIN
+    FOR t IN SELECT unnest(ARRAY['rag_search.index_state', 'rag_search.term_stats', 'rag_search.term_stats_delta',
+                                 'rag_search.corpus_stats', 'rag_search.corpus_stats_delta',
+                                 'rag_search.backfill_failures', 'rag_search.backfill_state',
+                                 'rag_search.chunk_counts']::regclass[])
+    LOOP
+        FOR g IN
+            SELECT a.grantee, bool_or(a.privilege_type = 'SELECT') AS could_read
+            FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a
+            WHERE c.oid = t AND a.grantee <> c.relowner
+            GROUP BY a.grantee
+        LOOP
+            grantee := CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END;
+            EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', t, grantee);
+            IF g.could_read AND t NOT IN ('rag_search.term_stats'::regclass, 'rag_search.term_stats_delta'::regclass,
+                                          'rag_search.corpus_stats'::regclass, 'rag_search.corpus_stats_delta'::regclass) THEN
+                EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', t, grantee);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
 
 
 -- Postings for full-text top k (see sql/postings.sql in the source): the

@@ -18,6 +18,26 @@ pub const TEST_DIM: usize = 64;
 pub const TEST_NATIVE_DIM: usize = 128;
 pub const TEST_MODEL: &str = "qwen3-embedding:8b";
 
+/// The small dimension of the security, backup and upgrade tests; their
+/// fixture answers SMALL_NATIVE_DIM components.
+pub const SMALL_DIM: usize = 8;
+pub const SMALL_NATIVE_DIM: usize = 16;
+
+/// A fixture embedder answering SMALL_NATIVE_DIM components.
+pub fn start_small_fixture() -> FixtureServer {
+    FixtureServer::start(FixtureConfig { native_dim: SMALL_NATIVE_DIM, dim: SMALL_DIM, ..FixtureConfig::default() })
+        .expect("start fixture embedder")
+}
+
+/// Points every new session of `db` (and its worker) at `fixture`, with
+/// query template `{text}`.
+pub fn point_at(client: &mut Client, db: &str, fixture: &FixtureServer) {
+    set_db(client, db, &[
+        ("rag_search.embedding_url", &format!("'{}'", fixture.url())),
+        ("rag_search.query_template", "'{text}'"),
+    ]);
+}
+
 /// A fixture embedder answering TEST_NATIVE_DIM-dimensional vectors.
 pub fn start_fixture() -> FixtureServer {
     FixtureServer::start(FixtureConfig { native_dim: TEST_NATIVE_DIM, dim: TEST_DIM, ..FixtureConfig::default() })
@@ -78,6 +98,25 @@ pub fn seed_chunks(client: &mut Client, prefix: &str, n: usize) -> i64 {
 /// The text the backfill sends for a seeded chunk (default template).
 pub fn seeded_text(prefix: &str, i: usize) -> String {
     format!("Chunk text number {i} of {prefix}.")
+}
+
+/// Runs rag_backfill_step(batch) until it claims nothing (everything is
+/// embedded, parked or waiting for a retry); returns (embedded, failed)
+/// over all calls.
+pub fn step_until_idle(client: &mut Client, batch: i32) -> (i64, i64) {
+    let (mut embedded, mut failed) = (0i64, 0i64);
+    for _ in 0..10_000 {
+        let r = client
+            .query_one("SELECT claimed, embedded, failed FROM rag_backfill_step($1)", &[&batch])
+            .expect("rag_backfill_step");
+        let claimed: i32 = r.get(0);
+        embedded += i64::from(r.get::<_, i32>(1));
+        failed += i64::from(r.get::<_, i32>(2));
+        if claimed == 0 {
+            return (embedded, failed);
+        }
+    }
+    panic!("rag_backfill_step keeps claiming chunks");
 }
 
 /// One row of rag_backfill_status().

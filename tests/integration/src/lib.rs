@@ -7,7 +7,10 @@
 //!
 //! Environment: `RAG_PG_BINDIR` (bin directory of the PostgreSQL to use;
 //! found under `.venv` when unset), `RAG_PG_USER` (default `rag_pg`),
-//! `RAG_TEST_DSN` (reuse an already running cluster for the shared tests).
+//! `RAG_TEST_DSN` (reuse an already running cluster for the shared tests),
+//! `RAG_PREVIOUS_PG_BINDIR` / `RAG_PREVIOUS_VERSION` (a PostgreSQL with the
+//! previous release of rag_search installed, for the upgrade test; set by
+//! scripts/test.sh).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,11 +22,16 @@ use std::time::{Duration, Instant};
 pub use postgres::{Client, NoTls};
 
 pub mod backfill;
+pub mod compare;
+pub mod samples;
+pub mod tools;
 
-/// Options for a new cluster: extra postgresql.conf lines.
+/// Options for a new cluster: extra postgresql.conf lines, and the
+/// PostgreSQL installation to run it from.
 #[derive(Default, Clone)]
 pub struct ClusterOptions {
     pub settings: Vec<(String, String)>,
+    pub bindir: Option<PathBuf>,
 }
 
 impl ClusterOptions {
@@ -39,6 +47,12 @@ impl ClusterOptions {
     pub fn preload(self) -> Self {
         self.set("shared_preload_libraries", "'rag_search'")
     }
+    /// Runs the cluster from the PostgreSQL installed in `dir` (a bin
+    /// directory) instead of `RAG_PG_BINDIR`.
+    pub fn bindir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.bindir = Some(dir.into());
+        self
+    }
 }
 
 pub struct Cluster {
@@ -52,7 +66,9 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
 }
 
-fn bindir() -> PathBuf {
+/// The bin directory of the PostgreSQL the tests run (with the current
+/// rag_search installed).
+pub fn bindir() -> PathBuf {
     if let Ok(dir) = std::env::var("RAG_PG_BINDIR") {
         return PathBuf::from(dir);
     }
@@ -86,7 +102,7 @@ pub fn pg_user() -> String {
 }
 
 /// Runs a PostgreSQL program as the cluster's OS user.
-fn pg_command(program: &Path) -> Command {
+pub fn pg_command(program: &Path) -> Command {
     if running_as_root() {
         let mut c = Command::new("sudo");
         c.arg("-u").arg(pg_user()).arg("--").arg(program);
@@ -105,7 +121,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 impl Cluster {
     /// initdb + start a new cluster under target/it-clusters.
     pub fn start(name: &str, options: ClusterOptions) -> Cluster {
-        let bindir = bindir();
+        let bindir = options.bindir.clone().unwrap_or_else(bindir);
         let base = workspace_root().join("target/it-clusters");
         std::fs::create_dir_all(&base).expect("create target/it-clusters");
         // World-writable + sticky like /tmp, so the cluster user can create its directory.
@@ -189,6 +205,19 @@ impl Cluster {
         self.pg_ctl_start();
     }
 
+    /// Stops the server and starts the same data directory with the
+    /// PostgreSQL of `dir` (e.g. new binaries after an upgrade).
+    pub fn restart_with_bindir(&mut self, dir: impl Into<PathBuf>) {
+        self.stop();
+        self.bindir = dir.into();
+        self.pg_ctl_start();
+    }
+
+    /// The bin directory the server runs from.
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
     pub fn dsn(&self, db: &str) -> String {
         format!("host=127.0.0.1 port={} user={} dbname={db} connect_timeout=10", self.port, pg_user())
     }
@@ -202,10 +231,14 @@ impl Cluster {
         connect_dsn(&self.dsn(db))
     }
 
+    /// A new, empty database (dropped first if it exists).
+    pub fn empty_database(&self, name: &str) {
+        recreate_database(&mut self.connect("postgres"), name);
+    }
+
     /// A new database with `CREATE EXTENSION rag_search CASCADE` done.
     pub fn new_database(&self, name: &str) -> Client {
-        let mut admin = self.connect("postgres");
-        recreate_database(&mut admin, name);
+        self.empty_database(name);
         let mut c = self.connect(name);
         c.batch_execute("CREATE EXTENSION rag_search CASCADE").expect("CREATE EXTENSION rag_search CASCADE");
         c
@@ -254,6 +287,24 @@ pub fn connect_dsn(dsn: &str) -> Client {
     }
 }
 
+/// Messages of the NOTICE/LOG/WARNING messages a connection received.
+pub type Notices = std::sync::Arc<Mutex<Vec<String>>>;
+
+/// A connection that records the messages of the notices it receives
+/// (e.g. plans sent by auto_explain with client_min_messages = log).
+pub fn connect_with_notices(dsn: &str) -> (Client, Notices) {
+    let notices: Notices = Notices::default();
+    let sink = notices.clone();
+    let mut config: postgres::Config = dsn.parse().unwrap_or_else(|e| panic!("parse {dsn}: {e}"));
+    config.notice_callback(move |n| {
+        if let Ok(mut v) = sink.lock() {
+            v.push(n.message().to_string());
+        }
+    });
+    let client = config.connect(NoTls).unwrap_or_else(|e| panic!("connect {dsn}: {e}"));
+    (client, notices)
+}
+
 /// A cluster shared by the tests of one test binary (or the one named by
 /// RAG_TEST_DSN); each test takes its own database from it.
 pub fn shared_cluster() -> &'static SharedCluster {
@@ -286,9 +337,13 @@ pub struct SharedCluster {
 }
 
 impl SharedCluster {
+    /// A new, empty database (dropped first if it exists).
+    pub fn empty_database(&self, name: &str) {
+        recreate_database(&mut self.connect("postgres"), name);
+    }
+
     pub fn new_database(&self, name: &str) -> Client {
-        let mut admin = connect_dsn(&format!("{} dbname=postgres", self.dsn_base));
-        recreate_database(&mut admin, name);
+        self.empty_database(name);
         let mut c = self.connect(name);
         c.batch_execute("CREATE EXTENSION rag_search CASCADE").expect("CREATE EXTENSION rag_search CASCADE");
         c
