@@ -11,10 +11,11 @@
 --
 -- Maintenance is batched, like the BM25 statistics: statement triggers on
 -- chunks append the ids of new chunks to postings_pending and of deleted
--- ones to postings_dead; rag_search.postings_merge() (run by the ingestion
--- functions once enough is pending, as the extension's owner, one merger at
--- a time) builds the postings of pending chunks and, a slice per run,
--- removes deleted chunks from the blocks. Searches score pending chunks
+-- ones to postings_dead, then run rag_search.postings_merge(true) (as the
+-- extension's owner, one merger at a time), which once enough is pending
+-- builds the postings of every pending chunk and removes deleted chunks
+-- from a slice of the blocks. Whatever writes the chunks — the ingestion
+-- functions, a restore's COPY, a hand-written INSERT — keeps them current. Searches score pending chunks
 -- directly and ignore postings of chunks that no longer exist, so results
 -- are exact at every moment. All of it is the extension's bookkeeping: no
 -- role but the owner has privileges on these tables, and a dump leaves
@@ -56,6 +57,7 @@ CREATE FUNCTION rag_search.postings_add() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.postings_pending (chunk_id) SELECT n.id FROM new_chunks AS n;
+    PERFORM rag_search.postings_merge(true);
     RETURN NULL;
 END $$;
 
@@ -63,6 +65,7 @@ CREATE FUNCTION rag_search.postings_remove() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.postings_dead (chunk_id) SELECT o.id FROM old_chunks AS o;
+    PERFORM rag_search.postings_merge(true);
     RETURN NULL;
 END $$;
 
@@ -101,18 +104,10 @@ CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.c
 -- change, to repair, or when upgrading from a version without postings).
 CREATE FUNCTION rag_search.postings_rebuild() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    merged bigint := 0;
-    step bigint;
 BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rag_search.postings_merge'));
     TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
     UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;
     INSERT INTO rag_search.postings_pending (chunk_id) SELECT id FROM rag_search.chunks;
-    LOOP
-        step := rag_search.postings_merge(false);
-        EXIT WHEN step = 0;
-        merged := merged + step;
-    END LOOP;
-    RETURN merged;
+    RETURN rag_search.postings_merge(false);
 END $$;

@@ -47,7 +47,6 @@ fn rag_upsert_document(
         compact_term_stats_when_due(client);
         outcome
     });
-    crate::postings::merge(true);
     match outcome {
         Some(o) => TableIterator::once(o.into_row()),
         None => TableIterator::new(Vec::new()),
@@ -99,7 +98,6 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
         compact_term_stats_when_due(client);
         rows
     });
-    crate::postings::merge(true);
     TableIterator::new(rows)
 }
 
@@ -109,20 +107,17 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
 fn rag_delete_document(doc_id: Option<&str>) -> bool {
     crate::security::require_current_schema();
     let doc_id = validate_doc_id(doc_id, None);
-    let existed = Spi::connect_mut(|client| {
+    Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];
         let deleted = client.update(queries::DOCUMENT_DELETE, None, &args).or_raise("delete document");
         compact_term_stats_when_due(client);
         !deleted.is_empty()
-    });
-    crate::postings::merge(true);
-    existed
+    })
 }
 
 /// Folds the BM25 statistics deltas written by the chunk triggers into the
 /// totals when enough have accumulated (see sql/search.sql). The statistics
-/// belong to the extension: folded as its owner. The ingestion functions
-/// then merge pending chunks into the postings when due (sql/postings.sql).
+/// belong to the extension: folded as its owner.
 fn compact_term_stats_when_due(client: &mut SpiClient<'_>) {
     as_extension_owner(|| {
         client.update(queries::TERM_STATS_COMPACT, None, &[]).or_raise("compact term statistics");

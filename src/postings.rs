@@ -24,8 +24,8 @@ use crate::queries;
 /// wait): searches score pending chunks one by one, merging costs about one
 /// block write per touched (lexeme, cell).
 pub const MERGE_DUE_CHUNKS: i64 = 256;
-/// Most pending chunks one merge takes (bounds its memory: ~80 postings a
-/// chunk); rag_search.postings_rebuild loops.
+/// Most pending chunks one batch of a merge takes (bounds its memory: ~80
+/// postings a chunk).
 const MERGE_MAX_CHUNKS: i64 = 20_000;
 /// Lexemes found in more chunks than this get postings; searches take the
 /// chunks of rarer ones from the tsvector GIN index.
@@ -37,11 +37,12 @@ const REMOVAL_SLICE_BLOCKS: i64 = 4096;
 mod rag_search {
     use pgrx::prelude::*;
 
-    /// Merges pending chunks into the postings (up to 20,000 per call) and
-    /// removes a slice of deleted chunks from them. With `due_only`, does
-    /// nothing until enough is pending. Returns the number of chunks
-    /// merged; 0 also when another transaction is merging. Run by the
-    /// ingestion functions; callable by the extension's owner.
+    /// Merges every pending chunk into the postings (in batches of 20,000)
+    /// and removes a slice of deleted chunks from the blocks per batch.
+    /// With `due_only`, does nothing until enough is pending. Returns the
+    /// number of chunks merged; 0 also when another transaction is
+    /// merging. Run by the statement triggers on the chunks; callable by the
+    /// extension's owner.
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn postings_merge(due_only: default!(bool, "false")) -> i64 {
@@ -63,21 +64,32 @@ pub fn merge(due_only: bool) -> i64 {
             if !locked {
                 return 0;
             }
-            let args: [DatumWithOid; 2] = [MERGE_MAX_CHUNKS.into(), MERGE_DUE_CHUNKS.into()];
-            let row = client.select(queries::POSTINGS_PENDING_BATCH, None, &args).or_raise("read pending chunks").first();
-            let batch = row.get_by_name::<Vec<i64>, _>("batch").or_raise("read pending chunks").unwrap_or_default();
-            let pending = row.get_by_name::<i64, _>("pending").or_raise("read pending chunks").unwrap_or(0);
-            let removal_due = row.get_by_name::<bool, _>("removal_due").or_raise("read pending chunks").unwrap_or(false);
-            if due_only && pending < MERGE_DUE_CHUNKS && !removal_due {
-                return 0;
+            // Batches of at most MERGE_MAX_CHUNKS, until nothing is due.
+            let mut merged = 0i64;
+            loop {
+                let args: [DatumWithOid; 2] = [MERGE_MAX_CHUNKS.into(), MERGE_DUE_CHUNKS.into()];
+                let row =
+                    client.select(queries::POSTINGS_PENDING_BATCH, None, &args).or_raise("read pending chunks").first();
+                let batch = row.get_by_name::<Vec<i64>, _>("batch").or_raise("read pending chunks").unwrap_or_default();
+                let pending = row.get_by_name::<i64, _>("pending").or_raise("read pending chunks").unwrap_or(0);
+                let removal_due =
+                    row.get_by_name::<bool, _>("removal_due").or_raise("read pending chunks").unwrap_or(false);
+                let merge_due = !batch.is_empty() && (!due_only || pending >= MERGE_DUE_CHUNKS);
+                if !merge_due && !removal_due {
+                    return merged;
+                }
+                if merge_due {
+                    merge_batch(client, &batch);
+                    merged += batch.len() as i64;
+                }
+                if removal_due {
+                    remove_deleted_slice(client);
+                }
+                // Another round only after a full batch: more may be pending.
+                if !merge_due || (batch.len() as i64) < MERGE_MAX_CHUNKS {
+                    return merged;
+                }
             }
-            if !batch.is_empty() {
-                merge_batch(client, &batch);
-            }
-            if removal_due {
-                remove_deleted_slice(client);
-            }
-            batch.len() as i64
         })
     })
 }

@@ -256,6 +256,7 @@ CREATE FUNCTION rag_search.postings_add() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.postings_pending (chunk_id) SELECT n.id FROM new_chunks AS n;
+    PERFORM rag_search.postings_merge(true);
     RETURN NULL;
 END $$;
 
@@ -263,6 +264,7 @@ CREATE FUNCTION rag_search.postings_remove() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO rag_search.postings_dead (chunk_id) SELECT o.id FROM old_chunks AS o;
+    PERFORM rag_search.postings_merge(true);
     RETURN NULL;
 END $$;
 
@@ -301,20 +303,12 @@ CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.c
 -- change, to repair, or when upgrading from a version without postings).
 CREATE FUNCTION rag_search.postings_rebuild() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    merged bigint := 0;
-    step bigint;
 BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rag_search.postings_merge'));
     TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
     UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;
     INSERT INTO rag_search.postings_pending (chunk_id) SELECT id FROM rag_search.chunks;
-    LOOP
-        step := rag_search.postings_merge(false);
-        EXIT WHEN step = 0;
-        merged := merged + step;
-    END LOOP;
-    RETURN merged;
+    RETURN rag_search.postings_merge(false);
 END $$;
 
 -- Internal functions are not executable by PUBLIC.
