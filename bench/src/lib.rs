@@ -1,5 +1,13 @@
 //! Shared parts of the benchmark programs: command line, connections, the
-//! machine description, BENCHMARKS.md sections, percentiles and SVG charts.
+//! machine description, BENCHMARKS.md sections, percentiles and SVG charts;
+//! the datasets and metrics ([`beir`]), loading and inspecting a corpus
+//! ([`db`]), the client-side reference retriever ([`reference`]) and seeded
+//! randomness ([`rng`]).
+
+pub mod beir;
+pub mod db;
+pub mod reference;
+pub mod rng;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -176,6 +184,28 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Latency of one measured variant over a pass of queries.
+pub struct Summary {
+    pub p50: f64,
+    pub p95: f64,
+    pub mean: f64,
+    /// Index of the query with the median latency (for EXPLAIN).
+    pub median_query: usize,
+}
+
+/// p50, p95 and mean of (query index, milliseconds) pairs.
+pub fn summarize(times: &[(usize, f64)]) -> Summary {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let ms: Vec<f64> = sorted.iter().map(|t| t.1).collect();
+    Summary {
+        p50: percentile(&ms, 50.0),
+        p95: percentile(&ms, 95.0),
+        mean: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        median_query: sorted.get(sorted.len() / 2).map_or(0, |t| t.0),
+    }
 }
 
 /// A grouped bar chart rendered as a standalone SVG.
@@ -491,6 +521,13 @@ mod tests {
         assert!(parse_counts("").is_err());
         assert!(parse_counts("10,0").is_err());
         assert!(parse_counts("10,ten").is_err());
+    }
+
+    #[test]
+    fn latencies_are_summarized_with_the_median_query() {
+        let s = summarize(&[(0, 5.0), (1, 1.0), (2, 3.0), (3, 2.0), (4, 4.0)]);
+        assert_eq!((s.p50, s.p95, s.mean, s.median_query), (3.0, 5.0, 3.0, 2));
+        assert!(summarize(&[]).p50.is_nan());
     }
 
     #[test]
