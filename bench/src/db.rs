@@ -171,7 +171,8 @@ pub fn auto_explain_off(client: &mut Client) -> Result<()> {
 }
 
 /// An auto_explain notice with its query text on one line without the SQL
-/// files' comments, cut to 200 characters, and long parameters shortened.
+/// files' comments, cut to 200 characters, and long parameters and vector
+/// literals shortened.
 pub fn compact_plan(notice: &str) -> String {
     let lines: Vec<&str> = notice.lines().collect();
     let plan_start = lines.iter().position(|l| l.contains("(cost=")).unwrap_or(lines.len());
@@ -188,8 +189,29 @@ pub fn compact_plan(notice: &str) -> String {
         }
     }
     header.insert(1.min(header.len()), format!("Query: {}", truncate(&statement.join(" "), 200)));
-    header.extend(lines[plan_start..].iter().map(|l| l.to_string()));
+    header.extend(lines[plan_start..].iter().map(|l| shorten_vector_literals(l)));
     header.join("\n")
+}
+
+/// `'[0.1,0.2,…]'` literals of more than 60 characters cut to their first
+/// 40 (plans of SQL functions show the query vector as a constant).
+pub fn shorten_vector_literals(line: &str) -> String {
+    let mut out = String::with_capacity(line.len().min(400));
+    let mut rest = line;
+    while let Some(start) = rest.find("'[") {
+        let Some(len) = rest[start..].find("]'") else { break };
+        let literal = &rest[start..start + len + 2];
+        out.push_str(&rest[..start]);
+        if literal.len() > 60 {
+            out.push_str(&literal[..40]);
+            out.push_str("…]'");
+        } else {
+            out.push_str(literal);
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The first `n` characters of `s`, with "…" when cut.
@@ -218,6 +240,12 @@ mod tests {
             "duration: 1.2 ms  plan:\nQuery: SELECT 1 FROM t\nQuery Parameters: $1 = 'x'\nSeq Scan on t  (cost=0.00..1.00 rows=1 width=4)"
         );
         assert_eq!(truncate("abcdef", 3), "abc…");
+        let long = format!("Order By: (embedding <=> '[{}]'::vector) AND x = '[1,2]'", vec!["0.125"; 40].join(","));
+        assert_eq!(
+            shorten_vector_literals(&long),
+            "Order By: (embedding <=> '[0.125,0.125,0.125,0.125,0.125,0.125,0.…]'::vector) AND x = '[1,2]'"
+        );
+        assert_eq!(shorten_vector_literals("no '[ end"), "no '[ end");
         assert_eq!(truncate("abc", 3), "abc");
     }
 }

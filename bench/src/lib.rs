@@ -146,35 +146,63 @@ pub fn machine_markdown(load_at_start: &str) -> String {
 /// next `## ` heading in the markdown file at `path`, or appends it. `body`
 /// must not contain `## ` headings of its own (use `###`).
 pub fn replace_section(path: &Path, heading: &str, body: &str) -> Result<()> {
+    write_section(path, heading, body, false)
+}
+
+/// Like [`replace_section`], but a new section goes first: before the first
+/// `## ` heading or `<!-- …:start -->` marker line (for the headline
+/// benchmark).
+pub fn replace_section_first(path: &Path, heading: &str, body: &str) -> Result<()> {
+    write_section(path, heading, body, true)
+}
+
+fn write_section(path: &Path, heading: &str, body: &str, first: bool) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
         "# Benchmarks\n\nProduced by the scripts in `bench/`; each section names the command that wrote it.\n"
             .to_string()
     });
+    std::fs::write(path, with_section(&old, heading, body, first))?;
+    Ok(())
+}
+
+/// Where a section ends: the next `## ` heading or the start marker of a
+/// section that another script replaces between markers.
+fn starts_section(line: &str) -> bool {
+    line.starts_with("## ") || (line.starts_with("<!-- ") && line.trim_end().ends_with(":start -->"))
+}
+
+fn with_section(old: &str, heading: &str, body: &str, first: bool) -> String {
     let section = format!("{heading}\n\n{}\n", body.trim_end());
+    let present = old.lines().any(|l| l.trim_end() == heading);
     let mut out = String::new();
     let mut lines = old.lines().peekable();
-    let mut replaced = false;
+    let mut placed = false;
     while let Some(line) = lines.next() {
-        if line.trim_end() == heading {
+        if !placed && line.trim_end() == heading {
             out.push_str(&section);
             out.push('\n');
-            while lines.peek().is_some_and(|l| !l.starts_with("## ")) {
+            while lines.peek().is_some_and(|l| !starts_section(l)) {
                 lines.next();
             }
-            replaced = true;
+            placed = true;
+        } else if !placed && !present && first && starts_section(line) {
+            out.push_str(&section);
+            out.push('\n');
+            out.push_str(line);
+            out.push('\n');
+            placed = true;
         } else {
             out.push_str(line);
             out.push('\n');
         }
     }
-    if !replaced {
+    if !placed {
         if !out.ends_with("\n\n") {
             out.push('\n');
         }
         out.push_str(&section);
     }
-    std::fs::write(path, out.trim_end().to_string() + "\n")?;
-    Ok(())
+    out.trim_end().to_string() + "\n"
 }
 
 /// Nearest-rank percentile of an ascending slice (`p` in 0..=100).
@@ -521,6 +549,19 @@ mod tests {
         assert!(parse_counts("").is_err());
         assert!(parse_counts("10,0").is_err());
         assert!(parse_counts("10,ten").is_err());
+    }
+
+    #[test]
+    fn sections_are_replaced_in_place_or_added() {
+        let doc = "# B\n\nintro\n\n<!-- a:start -->\n## A\n\nold a\n<!-- a:end -->\n\n## C\n\nc\n";
+        let replaced = with_section(doc, "## C", "new c", true);
+        assert_eq!(replaced, "# B\n\nintro\n\n<!-- a:start -->\n## A\n\nold a\n<!-- a:end -->\n\n## C\n\nnew c\n");
+        let appended = with_section(doc, "## D", "d", false);
+        assert!(appended.ends_with("## C\n\nc\n\n## D\n\nd\n"));
+        let first = with_section(doc, "## D", "d", true);
+        assert!(first.starts_with("# B\n\nintro\n\n## D\n\nd\n\n<!-- a:start -->\n## A\n"));
+        // Once present, it is replaced where it stands.
+        assert_eq!(with_section(&first, "## D", "d2", true), first.replace("\nd\n", "\nd2\n"));
     }
 
     #[test]
