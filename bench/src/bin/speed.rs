@@ -138,6 +138,9 @@ fn main() -> Result<()> {
         "library": args.get("extension-library-hash"),
     });
     let server_version: String = admin.query_one("SHOW server_version", &[])?.get(0);
+    let pgvector: String = admin
+        .query_opt("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", &[])?
+        .map_or_else(|| "?".to_string(), |r| r.get(0));
     let ctx = Context {
         dsn,
         shared: shared.clone(),
@@ -161,6 +164,7 @@ fn main() -> Result<()> {
             "embedder": args.get("embedder-version"),
             "extension": extension,
             "postgres": server_version,
+            "pgvector": pgvector,
         }),
     };
 
@@ -198,6 +202,7 @@ fn main() -> Result<()> {
     let date: String =
         admin.query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'", &[])?.get(0);
     let report = report(&Report {
+        software: format!("PostgreSQL {}, pgvector {}", ctx.params["postgres"].as_str().unwrap_or("?"), ctx.params["pgvector"].as_str().unwrap_or("?")),
         command: args.get("command"),
         revision: args.get("revision"),
         date: &date,
@@ -607,8 +612,8 @@ fn load_phases(load: &Value) -> String {
     )
 }
 
-/// Where two JSON values differ, as "path: old → new" (paths joined with
-/// dots; `ignore` lists paths not compared).
+/// Where two JSON values differ, as "path: old → new" (object keys joined
+/// with dots, array elements as `[i]`; `ignore` lists paths not compared).
 fn differences(recorded: &Value, wanted: &Value, path: &str, ignore: &[&str], out: &mut Vec<String>) {
     if ignore.contains(&path) {
         return;
@@ -621,6 +626,11 @@ fn differences(recorded: &Value, wanted: &Value, path: &str, ignore: &[&str], ou
             for k in keys {
                 let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 differences(a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), &sub, ignore, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, &format!("{path}[{i}]"), ignore, out);
             }
         }
         (a, b) if a != b => out.push(format!("{path}: {} → {}", truncate(&a.to_string(), 60), truncate(&b.to_string(), 60))),
@@ -1489,6 +1499,7 @@ fn targets(quality: &[QualityRow], sizes: &[SizeResult]) -> Vec<Target> {
 // ---------------------------------------------------------------- report
 
 struct Report<'a> {
+    software: String,
     command: &'a str,
     revision: &'a str,
     date: &'a str,
@@ -1509,8 +1520,8 @@ fn report(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Command: `{}` (whole run {:.0} s) · {} · rag_search at {}, release build (`cargo pgrx install --release`)\n",
-        r.command, r.seconds, r.date, r.revision
+        "Command: `{}` (whole run {:.0} s) · {} · rag_search at {}, release build (`cargo pgrx install --release`) · {}\n",
+        r.command, r.seconds, r.date, r.revision, r.software
     );
     s.push_str(&machine_markdown(r.load_at_start));
     let queries: usize = r.sets.iter().map(|q| q.queries.len()).sum();
@@ -1625,7 +1636,10 @@ fn report(r: &Report) -> String {
          Queries: {} — the test claims with judgments and the dev questions, with their precomputed `query: …` \
          vectors (`scifact-test-queries`, `autorag-ko-dev-queries`). Quality is measured on `{BASE_DATABASE}` (one \
          copy of every corpus, the manual included) with top_k {QUALITY_TOP_K}: nDCG@10 as BEIR computes it, a \
-         document counted at its best chunk, a failed call counting 0.\n",
+         document counted at its best chunk, a failed call counting 0. The figures can differ slightly from \
+         `bench/retrieval_quality.sh`, which loads each dataset into a database of its own and asks for 100 results: \
+         here the corpora share one table and its BM25 statistics, and the hybrid modes draw their candidates for \
+         {QUALITY_TOP_K} results.\n",
         DROPOUT * 100.0,
         r.sets.iter().map(|q| format!("{} ({} queries)", q.title, q.queries.len())).collect::<Vec<_>>().join(", "),
     );
@@ -1821,13 +1835,13 @@ mod tests {
 
     #[test]
     fn differences_name_the_changed_paths() {
-        let old = json!({"a": 1, "extension": {"sql": "x", "library": "y"}, "gone": true});
-        let new = json!({"a": 2, "extension": {"sql": "x", "library": "z"}});
+        let old = json!({"a": 1, "extension": {"sql": "x", "library": "y"}, "gone": true, "c": [{"n": 1}, {"n": 2}]});
+        let new = json!({"a": 2, "extension": {"sql": "x", "library": "z"}, "c": [{"n": 1}, {"n": 3}]});
         let mut diff = Vec::new();
         differences(&old, &new, "", &[], &mut diff);
-        assert_eq!(diff, vec!["a: 1 → 2", "extension.library: \"y\" → \"z\"", "gone: true → null"]);
+        assert_eq!(diff, vec!["a: 1 → 2", "c[1].n: 2 → 3", "extension.library: \"y\" → \"z\"", "gone: true → null"]);
         let mut diff = Vec::new();
-        differences(&old, &new, "", &["extension.library", "gone"], &mut diff);
+        differences(&old, &new, "", &["extension.library", "gone", "c[1].n"], &mut diff);
         assert_eq!(diff, vec!["a: 1 → 2"]);
     }
 
