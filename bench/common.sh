@@ -102,24 +102,14 @@ pg_user() {
     if [ "$(id -u)" -eq 0 ]; then echo "$RAG_PG_USER"; else id -un; fi
 }
 
-# Starts a throwaway cluster in target/bench-clusters/<name>-<pid>, stopped
-# and removed on exit. Sets DSN.
-start_cluster() {
-    local name="$1"
-    CLUSTER_DIR="$ROOT/target/bench-clusters/$name-$$"
-    rm -rf "$CLUSTER_DIR"
-    mkdir -p "$CLUSTER_DIR"
-    if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$CLUSTER_DIR"; fi
-    local user
-    user="$(pg_user)"
-    as_pg "$PG_BINDIR/initdb" -A trust -E UTF8 --locale=C.UTF-8 -U "$user" -D "$CLUSTER_DIR/data" >/dev/null
-    PORT="$(free_port)"
-    # fsync/full_page_writes/synchronous_commit are off: the cluster is
-    # thrown away after the run and durability has no effect on read latency.
-    # pg_stat_statements and auto_explain are loaded but idle (track = none)
-    # unless a diagnostic step switches them on for its own session.
-    as_pg tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null <<CONF
-port = $PORT
+# The settings of the benchmark clusters for port $1.
+# fsync/full_page_writes/synchronous_commit are off: the clusters hold
+# nothing that cannot be rebuilt, and durability has no effect on read
+# latency. pg_stat_statements and auto_explain are loaded but idle (track =
+# none) unless a diagnostic step switches them on for its own session.
+cluster_conf() {
+    cat <<CONF
+port = $1
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 shared_preload_libraries = 'rag_search, pg_stat_statements, auto_explain'
@@ -132,12 +122,60 @@ fsync = off
 full_page_writes = off
 synchronous_commit = off
 CONF
+}
+
+# Starts the server of $CLUSTER_DIR/data on a free port, stopped on exit
+# (and removed unless KEEP_CLUSTER=1). Sets PORT and DSN.
+run_cluster() {
+    local user
+    user="$(pg_user)"
+    PORT="$(free_port)"
+    cluster_conf "$PORT" | as_pg tee "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null
     trap stop_cluster EXIT
     # Bash skips the EXIT trap when a signal kills it: turn signals into exits.
     trap 'exit 130' INT TERM
-    as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
+    # 9>&-: the server must not inherit a lock a script holds on fd 9.
+    as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null 9>&-
     DSN="host=127.0.0.1 port=$PORT user=$user dbname=postgres"
     log "cluster $CLUSTER_DIR on port $PORT"
+}
+
+# Creates a cluster in $1/data owned by the OS user that runs it.
+init_cluster() {
+    mkdir -p "$1"
+    if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$1"; fi
+    as_pg "$PG_BINDIR/initdb" -A trust -E UTF8 --locale=C.UTF-8 -U "$(pg_user)" -D "$1/data" >/dev/null
+}
+
+# Starts a throwaway cluster in target/bench-clusters/<name>-<pid>, stopped
+# and removed on exit. Sets DSN.
+start_cluster() {
+    CLUSTER_DIR="$ROOT/target/bench-clusters/$1-$$"
+    rm -rf "$CLUSTER_DIR"
+    init_cluster "$CLUSTER_DIR"
+    run_cluster
+}
+
+# Starts the persistent cluster in $1 (outside the repository), initialised
+# on first use and again when it belongs to another PostgreSQL major
+# version; stopped on exit and kept. Sets DSN.
+start_kept_cluster() {
+    CLUSTER_DIR="$1"
+    KEEP_CLUSTER=1
+    local major
+    major="$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+    if [ -f "$CLUSTER_DIR/data/PG_VERSION" ] && [ "$(cat "$CLUSTER_DIR/data/PG_VERSION")" != "$major" ]; then
+        log "$CLUSTER_DIR/data belongs to PostgreSQL $(cat "$CLUSTER_DIR/data/PG_VERSION"): initialising it again for $major"
+        rm -rf "$CLUSTER_DIR/data"
+    fi
+    if [ ! -f "$CLUSTER_DIR/data/PG_VERSION" ]; then
+        log "initialising the kept cluster $CLUSTER_DIR"
+        init_cluster "$CLUSTER_DIR"
+    elif as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" status >/dev/null 2>&1; then
+        log "a server left running on $CLUSTER_DIR/data by an earlier run: stopping it"
+        as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null
+    fi
+    run_cluster
 }
 
 stop_cluster() {
@@ -149,5 +187,7 @@ stop_cluster() {
     if [ -n "${CLUSTER_DIR:-}" ] && [ -f "$CLUSTER_DIR/data/postmaster.pid" ]; then
         as_pg "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null || true
     fi
-    [ -n "${CLUSTER_DIR:-}" ] && rm -rf "$CLUSTER_DIR"
+    if [ -n "${CLUSTER_DIR:-}" ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+        rm -rf "$CLUSTER_DIR"
+    fi
 }

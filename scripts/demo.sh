@@ -57,12 +57,7 @@ die() { printf '\ndemo: %s\n' "$*" >&2; exit 1; }
 step "1/7 set-up"
 bash scripts/setup.sh
 source scripts/env.sh
-if ! dpkg-query -W -f='${Status}' postgresql-doc-15 2>/dev/null | grep -q "install ok installed"; then
-    echo "[setup] installing Debian package postgresql-doc-15 (the manual, the demo's corpus)"
-    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-doc-15 >/dev/null
-fi
+ensure_debian_package postgresql-doc-15 "the manual, the demo's corpus"
 mkdir -p "$RAG_DEMO_STATE"
 PG_USER="$( [ "$(id -u)" -eq 0 ] && echo "$RAG_PG_USER" || id -un )"
 # No pager: on a terminal, psql would stop at long tables and wait for a key.

@@ -12,3 +12,16 @@ export RAG_PG_CONFIG
 export RAG_PG_BINDIR="$(dirname "$RAG_PG_CONFIG")"
 # OS user that runs PostgreSQL when the scripts run as root.
 export RAG_PG_USER="${RAG_PG_USER:-rag_pg}"
+
+# Installs Debian package $1 unless it is installed (as root or through
+# sudo); $2 says what it is for.
+ensure_debian_package() {
+    if dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; then
+        return 0
+    fi
+    echo "[setup] installing Debian package $1 ($2)"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}

@@ -1,5 +1,13 @@
 //! Shared parts of the benchmark programs: command line, connections, the
-//! machine description, BENCHMARKS.md sections, percentiles and SVG charts.
+//! machine description, BENCHMARKS.md sections, percentiles and SVG charts;
+//! the datasets and metrics ([`beir`]), loading and inspecting a corpus
+//! ([`db`]), the client-side reference retriever ([`reference`]) and seeded
+//! randomness ([`rng`]).
+
+pub mod beir;
+pub mod db;
+pub mod reference;
+pub mod rng;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -138,35 +146,63 @@ pub fn machine_markdown(load_at_start: &str) -> String {
 /// next `## ` heading in the markdown file at `path`, or appends it. `body`
 /// must not contain `## ` headings of its own (use `###`).
 pub fn replace_section(path: &Path, heading: &str, body: &str) -> Result<()> {
+    write_section(path, heading, body, false)
+}
+
+/// Like [`replace_section`], but a new section goes first: before the first
+/// `## ` heading or `<!-- …:start -->` marker line (for the headline
+/// benchmark).
+pub fn replace_section_first(path: &Path, heading: &str, body: &str) -> Result<()> {
+    write_section(path, heading, body, true)
+}
+
+fn write_section(path: &Path, heading: &str, body: &str, first: bool) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
         "# Benchmarks\n\nProduced by the scripts in `bench/`; each section names the command that wrote it.\n"
             .to_string()
     });
+    std::fs::write(path, with_section(&old, heading, body, first))?;
+    Ok(())
+}
+
+/// Where a section ends: the next `## ` heading or the start marker of a
+/// section that another script replaces between markers.
+fn starts_section(line: &str) -> bool {
+    line.starts_with("## ") || (line.starts_with("<!-- ") && line.trim_end().ends_with(":start -->"))
+}
+
+fn with_section(old: &str, heading: &str, body: &str, first: bool) -> String {
     let section = format!("{heading}\n\n{}\n", body.trim_end());
+    let present = old.lines().any(|l| l.trim_end() == heading);
     let mut out = String::new();
     let mut lines = old.lines().peekable();
-    let mut replaced = false;
+    let mut placed = false;
     while let Some(line) = lines.next() {
-        if line.trim_end() == heading {
+        if !placed && line.trim_end() == heading {
             out.push_str(&section);
             out.push('\n');
-            while lines.peek().is_some_and(|l| !l.starts_with("## ")) {
+            while lines.peek().is_some_and(|l| !starts_section(l)) {
                 lines.next();
             }
-            replaced = true;
+            placed = true;
+        } else if !placed && !present && first && starts_section(line) {
+            out.push_str(&section);
+            out.push('\n');
+            out.push_str(line);
+            out.push('\n');
+            placed = true;
         } else {
             out.push_str(line);
             out.push('\n');
         }
     }
-    if !replaced {
+    if !placed {
         if !out.ends_with("\n\n") {
             out.push('\n');
         }
         out.push_str(&section);
     }
-    std::fs::write(path, out.trim_end().to_string() + "\n")?;
-    Ok(())
+    out.trim_end().to_string() + "\n"
 }
 
 /// Nearest-rank percentile of an ascending slice (`p` in 0..=100).
@@ -176,6 +212,28 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Latency of one measured variant over a pass of queries.
+pub struct Summary {
+    pub p50: f64,
+    pub p95: f64,
+    pub mean: f64,
+    /// Index of the query with the median latency (for EXPLAIN).
+    pub median_query: usize,
+}
+
+/// p50, p95 and mean of (query index, milliseconds) pairs.
+pub fn summarize(times: &[(usize, f64)]) -> Summary {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let ms: Vec<f64> = sorted.iter().map(|t| t.1).collect();
+    Summary {
+        p50: percentile(&ms, 50.0),
+        p95: percentile(&ms, 95.0),
+        mean: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        median_query: sorted.get(sorted.len() / 2).map_or(0, |t| t.0),
+    }
 }
 
 /// A grouped bar chart rendered as a standalone SVG.
@@ -491,6 +549,26 @@ mod tests {
         assert!(parse_counts("").is_err());
         assert!(parse_counts("10,0").is_err());
         assert!(parse_counts("10,ten").is_err());
+    }
+
+    #[test]
+    fn sections_are_replaced_in_place_or_added() {
+        let doc = "# B\n\nintro\n\n<!-- a:start -->\n## A\n\nold a\n<!-- a:end -->\n\n## C\n\nc\n";
+        let replaced = with_section(doc, "## C", "new c", true);
+        assert_eq!(replaced, "# B\n\nintro\n\n<!-- a:start -->\n## A\n\nold a\n<!-- a:end -->\n\n## C\n\nnew c\n");
+        let appended = with_section(doc, "## D", "d", false);
+        assert!(appended.ends_with("## C\n\nc\n\n## D\n\nd\n"));
+        let first = with_section(doc, "## D", "d", true);
+        assert!(first.starts_with("# B\n\nintro\n\n## D\n\nd\n\n<!-- a:start -->\n## A\n"));
+        // Once present, it is replaced where it stands.
+        assert_eq!(with_section(&first, "## D", "d2", true), first.replace("\nd\n", "\nd2\n"));
+    }
+
+    #[test]
+    fn latencies_are_summarized_with_the_median_query() {
+        let s = summarize(&[(0, 5.0), (1, 1.0), (2, 3.0), (3, 2.0), (4, 4.0)]);
+        assert_eq!((s.p50, s.p95, s.mean, s.median_query), (3.0, 5.0, 3.0, 2));
+        assert!(summarize(&[]).p50.is_nan());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! bench/search_latency.sh, which builds and installs the extension and
 //! starts a throwaway cluster.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,9 +19,15 @@ use std::time::Instant;
 
 use pgvector::Vector;
 use postgres::{Client, Statement};
+use rag_search_bench::db::{
+    auto_explain_off, auto_explain_on, bulk_load_indexes, compact_plan, drop_indexes, truncate, update_embeddings,
+    upsert_documents, RelationSizes,
+};
+use rag_search_bench::reference::{self, KEYWORD_BONUS as REF_KEYWORD_BONUS, STEPS as REF_STEPS, WINDOW as REF_WINDOW};
+use rag_search_bench::rng::Rng;
 use rag_search_bench::{
     connect, connect_with_notices, fmt_count, fresh_database, load_average, machine_markdown, parse_counts, percentile,
-    replace_section, Args, BarChart, LineChart, Result, Series,
+    replace_section, summarize, Args, BarChart, LineChart, Result, Series,
 };
 use serde_json::{json, Value};
 
@@ -50,16 +56,11 @@ const PARAGRAPH_CHARS: (usize, usize) = (520, 960);
 /// Documents per rag_upsert_documents call, rows per embedding UPDATE.
 const BATCH: usize = 500;
 
-/// The reference retriever's parameters, mirroring the extension's
-/// defaults: candidate pages from limit × 100 chunk hits, vector search
-/// with top_k × 10 oversampling, weights 0.55/0.30/0.05/0.10, a ±1 chunk
-/// neighbour window checked for the best 3 × top_k candidates.
-const REF_PAGE_HITS: i64 = TOP_K as i64 * 100;
-const REF_VECTOR_LIMIT: i64 = TOP_K as i64 * 10;
-const REF_WEIGHTS: [f64; 4] = [0.55, 0.30, 0.05, 0.10];
-const REF_WINDOW: i32 = 1;
-const REF_RULE_CANDIDATES: usize = 3 * TOP_K as usize;
-const REF_KEYWORD_BONUS: f64 = 0.1;
+/// The reference retriever's parameters at top_k 8 (see
+/// rag_search_bench::reference).
+const REF_PAGE_HITS: i64 = TOP_K as i64 * reference::PAGE_HITS_PER_RESULT;
+const REF_VECTOR_LIMIT: i64 = TOP_K as i64 * reference::VECTOR_OVERSAMPLE;
+const REF_RULE_CANDIDATES: usize = reference::RULE_CANDIDATES_PER_RESULT * TOP_K as usize;
 
 const HYBRID_P50_TARGET_MS: f64 = 5.0;
 const TEXT_P50_TARGET_MS: f64 = 3.0;
@@ -86,15 +87,6 @@ const VARIANTS: [(&str, Variant); 8] = [
     ("rag_candidate_pages", Variant::Pages),
     ("reference pipeline (OR tsquery)", Variant::Reference { all_terms: false }),
     ("reference pipeline (AND tsquery)", Variant::Reference { all_terms: true }),
-];
-
-const REF_STEPS: [&str; 6] = [
-    "1. candidate pages (chunk FTS, ts_rank_cd, grouped)",
-    "2. vector search, top_k × 10",
-    "3. ts_rank_cd for the vector hits",
-    "4. title similarity + word_similarity",
-    "5. weighted score (client)",
-    "6. neighbour window + keyword rule",
 ];
 
 fn main() -> Result<()> {
@@ -178,44 +170,6 @@ struct SizeResult {
     steps: Vec<(&'static str, f64, f64)>,
 }
 
-/// SplitMix64: tiny, fast and stable across versions, so the corpus is the
-/// same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in lo..=hi.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let u = 1.0 - self.unit();
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    /// A uniformly random direction: normalised Gaussian vector.
-    fn unit_vector(&mut self) -> Vector {
-        let v: Vec<f64> = (0..DIM).map(|_| self.normal()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        Vector::from(v.iter().map(|x| (x / norm) as f32).collect::<Vec<f32>>())
-    }
-}
-
 struct Corpus {
     /// (doc_id, title, content with paragraphs separated by blank lines).
     documents: Vec<(String, String, String)>,
@@ -290,7 +244,7 @@ impl Corpus {
                     q.push(w);
                 }
             }
-            queries.push((q, rng.unit_vector()));
+            queries.push((q, rng.unit_vector(DIM)));
         }
         documents.truncate(docs);
         documents.extend((DOCS..docs).map(|i| document(&mut rng, i)));
@@ -357,16 +311,7 @@ impl Loader {
         if dim as usize != DIM {
             return Err(format!("the extension's default dimension is {dim}, the benchmark generates {DIM}").into());
         }
-        let definitions = client
-            .query(
-                "SELECT indexname, indexdef FROM pg_indexes
-                 WHERE schemaname = 'rag_search' AND tablename = 'chunks' AND indexdef ~ ' USING (gin|hnsw) '
-                 ORDER BY indexname",
-                &[],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let definitions = bulk_load_indexes(client)?;
         // Seeded apart from the text so the vectors do not depend on it.
         Ok(Loader { model, dim, definitions, loaded: 0, rng: Rng(SEED ^ 0xE3BE_DD1A) })
     }
@@ -381,12 +326,8 @@ impl Loader {
     fn grow(&mut self, client: &mut Client, corpus: &Corpus, docs: usize) -> Result<Load> {
         let t = Instant::now();
         // The GIN and HNSW indexes of the chunks are dropped and rebuilt from
-        // their own definitions after loading: building them once is much
-        // faster than maintaining them through 100k inserts and 100k
-        // embedding updates.
-        for (name, _) in &self.definitions {
-            client.batch_execute(&format!("DROP INDEX IF EXISTS rag_search.{name}"))?;
-        }
+        // their own definitions after loading (see bulk_load_indexes).
+        drop_indexes(client, &self.definitions)?;
         client.batch_execute(&format!(
             "SET rag_search.chunk_max_chars = {CHUNK_MAX_CHARS}; SET rag_search.chunk_overlap_chars = 0"
         ))?;
@@ -395,7 +336,7 @@ impl Loader {
                 .iter()
                 .map(|(id, title, content)| json!({"doc_id": id, "title": title, "content": content}))
                 .collect();
-            client.execute("SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)", &[&Value::Array(docs).to_string()])?;
+            upsert_documents(client, docs)?;
         }
         self.loaded = docs;
         let ingest_s = t.elapsed().as_secs_f64();
@@ -416,14 +357,8 @@ impl Loader {
         }
         let t_embed = Instant::now();
         for batch in ids.chunks(BATCH) {
-            let vectors: Vec<Vector> = batch.iter().map(|_| self.rng.unit_vector()).collect();
-            client.execute(
-                "UPDATE rag_search.chunks c
-                 SET embedding = u.e, embedding_model = $3, embedding_dim = $4, embedded_at = now()
-                 FROM unnest($1::bigint[], $2::vector[]) AS u(id, e)
-                 WHERE c.id = u.id",
-                &[&batch, &vectors, &self.model, &self.dim],
-            )?;
+            let vectors: Vec<Vector> = batch.iter().map(|_| self.rng.unit_vector(DIM)).collect();
+            update_embeddings(client, batch, &vectors, &self.model, self.dim)?;
         }
         let embed_s = t_embed.elapsed().as_secs_f64();
 
@@ -435,20 +370,11 @@ impl Loader {
             index_times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
         }
         client.batch_execute("VACUUM ANALYZE")?;
-        let sizes: Vec<String> = client
-            .query(
-                "SELECT indexrelid::regclass::text || ' ' || pg_size_pretty(pg_relation_size(indexrelid))
-                 FROM pg_index WHERE indrelid = 'rag_search.chunks'::regclass ORDER BY 1",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let table: String = client.query_one("SELECT pg_size_pretty(pg_table_size('rag_search.chunks'))", &[])?.get(0);
+        let sizes = RelationSizes::of_chunks(client)?;
         let summary = format!(
-            "{docs} documents × {CHUNKS_PER_DOC} chunks = {total} chunks; chunks table {table}, indexes: {}. \
+            "{docs} documents × {CHUNKS_PER_DOC} chunks = {total} chunks; {}. \
              Load {:.0} s ({} new chunks): ingest {ingest_s:.0} s, embeddings {embed_s:.0} s, index builds {}.",
-            sizes.join(", "),
+            sizes.summary(),
             t.elapsed().as_secs_f64(),
             ids.len(),
             index_times.join(", "),
@@ -475,7 +401,7 @@ struct Bench<'a> {
     corpus: &'a Corpus,
     search: Statement,
     pages: Statement,
-    reference: ReferenceStatements,
+    reference: reference::Statements,
     /// Per variant: (query index, milliseconds) of the measured pass.
     times: Vec<Vec<(usize, f64)>>,
     errors: Vec<(usize, String)>,
@@ -494,7 +420,7 @@ impl<'a> Bench<'a> {
              FROM rag_hybrid_search($1, $2, $3, $4, NULL, $5::text::jsonb)",
         )?;
         let pages = client.prepare("SELECT doc_id, title, rank, hit_chunks, best_chunk_id FROM rag_candidate_pages($1, $2)")?;
-        let reference = ReferenceStatements::prepare(&mut client)?;
+        let reference = reference::Statements::prepare(&mut client)?;
         Ok(Bench {
             client,
             corpus,
@@ -552,7 +478,7 @@ impl<'a> Bench<'a> {
                 self.client.query(&self.pages, &[&q, &TOP_K])?;
             }
             Variant::Reference { all_terms } => {
-                reference_pipeline(&mut self.client, &self.reference, words, vector, all_terms, steps)?;
+                reference::run(&mut self.client, &self.reference, words, vector, all_terms, TOP_K, steps)?;
             }
         }
         Ok(())
@@ -564,16 +490,14 @@ impl<'a> Bench<'a> {
             .zip(&self.times)
             .zip(&self.errors)
             .map(|(((label, variant), times), (errors, first_error))| {
-                let mut sorted = times.clone();
-                sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
-                let ms: Vec<f64> = sorted.iter().map(|t| t.1).collect();
+                let s = summarize(times);
                 VariantResult {
                     label,
                     variant: *variant,
-                    p50: percentile(&ms, 50.0),
-                    p95: percentile(&ms, 95.0),
-                    mean: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
-                    median_query: sorted.get(sorted.len() / 2).map_or(0, |t| t.0),
+                    p50: s.p50,
+                    p95: s.p95,
+                    mean: s.mean,
+                    median_query: s.median_query,
                     errors: *errors,
                     first_error: first_error.clone(),
                 }
@@ -592,155 +516,6 @@ impl<'a> Bench<'a> {
             })
             .collect()
     }
-}
-
-struct ReferenceStatements {
-    pages: Statement,
-    vector: Statement,
-    fts_rank: Statement,
-    signals: Statement,
-    window: Statement,
-}
-
-impl ReferenceStatements {
-    fn prepare(client: &mut Client) -> Result<ReferenceStatements> {
-        Ok(ReferenceStatements {
-            pages: client.prepare(
-                "SELECT h.document_id, max(h.r)::float8 AS rank, count(*) AS hits,
-                        (array_agg(h.id ORDER BY h.r DESC, h.id))[1] AS best_chunk
-                 FROM (SELECT c.id, c.document_id, ts_rank_cd(c.tsv, q) AS r
-                       FROM rag_search.chunks c, to_tsquery('simple', $1) AS q
-                       WHERE c.tsv @@ q
-                       ORDER BY r DESC
-                       LIMIT $2) h
-                 GROUP BY h.document_id
-                 ORDER BY rank DESC, hits DESC
-                 LIMIT $3",
-            )?,
-            vector: client.prepare(
-                "SELECT id, (embedding <=> $1)::float8 FROM rag_search.chunks ORDER BY embedding <=> $1 LIMIT $2",
-            )?,
-            fts_rank: client.prepare(
-                "SELECT id, ts_rank_cd(tsv, to_tsquery('simple', $1))::float8 FROM rag_search.chunks WHERE id = ANY($2)",
-            )?,
-            signals: client.prepare(
-                "SELECT c.id, c.document_id, c.ordinal, d.doc_id, d.title, c.content,
-                        similarity(d.title, $1)::float8, word_similarity($1, c.content)::float8
-                 FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
-                 WHERE c.id = ANY($2)",
-            )?,
-            window: client.prepare(
-                "SELECT u.document_id, u.ordinal, string_agg(n.content, ' ' ORDER BY n.ordinal)
-                 FROM unnest($1::bigint[], $2::integer[]) AS u(document_id, ordinal)
-                 JOIN rag_search.chunks n
-                   ON n.document_id = u.document_id AND n.ordinal BETWEEN u.ordinal - $3 AND u.ordinal + $3
-                 GROUP BY u.document_id, u.ordinal",
-            )?,
-        })
-    }
-}
-
-/// One candidate chunk of the reference pipeline.
-struct Candidate {
-    document_id: i64,
-    ordinal: i32,
-    title: String,
-    distance: Option<f64>,
-    fts: f64,
-    title_sim: f64,
-    lex_sim: f64,
-    score: f64,
-}
-
-/// The reference retriever as a client would run it: five round trips and
-/// the ranking in the client. Returns the top_k chunk ids; step times go to
-/// `steps` (milliseconds).
-fn reference_pipeline(
-    client: &mut Client,
-    st: &ReferenceStatements,
-    words: &[String],
-    vector: &Vector,
-    all_terms: bool,
-    steps: &mut [f64; REF_STEPS.len()],
-) -> Result<Vec<i64>> {
-    let q = words.join(" ");
-    let tsquery = words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(if all_terms { " & " } else { " | " });
-    let mut clock = Instant::now();
-    let mut lap = |i: usize, clock: &mut Instant| {
-        steps[i] = clock.elapsed().as_secs_f64() * 1000.0;
-        *clock = Instant::now();
-    };
-
-    // 1. Candidate pages: the best chunk of each of the top pages.
-    let mut fts: HashMap<i64, f64> = HashMap::new();
-    for r in client.query(&st.pages, &[&tsquery, &REF_PAGE_HITS, &(TOP_K as i64)])? {
-        fts.insert(r.get(3), r.get(1));
-    }
-    lap(0, &mut clock);
-    // 2. Vector search with oversampling.
-    let mut distance: HashMap<i64, f64> = HashMap::new();
-    for r in client.query(&st.vector, &[vector, &REF_VECTOR_LIMIT])? {
-        distance.insert(r.get(0), r.get(1));
-    }
-    lap(1, &mut clock);
-    // 3. FTS rank of the vector hits, computed afterwards.
-    let vector_ids: Vec<i64> = distance.keys().copied().collect();
-    for r in client.query(&st.fts_rank, &[&tsquery, &vector_ids])? {
-        fts.insert(r.get(0), r.get(1));
-    }
-    lap(2, &mut clock);
-    // 4. Title trigram and lexical scores (plus what the result shows).
-    let ids: Vec<i64> = fts.keys().chain(distance.keys()).copied().collect::<HashSet<_>>().into_iter().collect();
-    let mut candidates: HashMap<i64, Candidate> = HashMap::new();
-    for r in client.query(&st.signals, &[&q, &ids])? {
-        let id: i64 = r.get(0);
-        candidates.insert(
-            id,
-            Candidate {
-                document_id: r.get(1),
-                ordinal: r.get(2),
-                title: r.get(4),
-                distance: distance.get(&id).copied(),
-                fts: fts.get(&id).copied().unwrap_or(0.0),
-                title_sim: r.get(6),
-                lex_sim: r.get(7),
-                score: 0.0,
-            },
-        );
-    }
-    lap(3, &mut clock);
-    // 5. Weighted final score: vector 1/(1+d), FTS divided by the best rank.
-    let fts_max = candidates.values().map(|c| c.fts).fold(0.0, f64::max);
-    for c in candidates.values_mut() {
-        let vec = c.distance.map_or(0.0, |d| 1.0 / (1.0 + d));
-        let fts = if fts_max > 0.0 { c.fts / fts_max } else { 0.0 };
-        c.score = REF_WEIGHTS[0] * vec + REF_WEIGHTS[1] * fts + REF_WEIGHTS[2] * c.title_sim + REF_WEIGHTS[3] * c.lex_sim;
-    }
-    let mut ranked: Vec<i64> = candidates.keys().copied().collect();
-    ranked.sort_by(|a, b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(b)));
-    ranked.truncate(REF_RULE_CANDIDATES);
-    lap(4, &mut clock);
-    // 6. Keyword rule: a bonus when the ±1 neighbour window (or the title)
-    // contains every query word.
-    let docs: Vec<i64> = ranked.iter().map(|id| candidates[id].document_id).collect();
-    let ordinals: Vec<i32> = ranked.iter().map(|id| candidates[id].ordinal).collect();
-    let mut windows: HashMap<(i64, i32), String> = HashMap::new();
-    for r in client.query(&st.window, &[&docs, &ordinals, &REF_WINDOW])? {
-        windows.insert((r.get(0), r.get(1)), r.get::<_, String>(2).to_lowercase());
-    }
-    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-    for id in &ranked {
-        let c = candidates.get_mut(id).expect("ranked ids are candidates");
-        let title = c.title.to_lowercase();
-        let window = windows.get(&(c.document_id, c.ordinal)).map_or("", String::as_str);
-        if lower.iter().all(|w| window.contains(w.as_str()) || title.contains(w.as_str())) {
-            c.score += REF_KEYWORD_BONUS;
-        }
-    }
-    ranked.sort_by(|a, b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(b)));
-    ranked.truncate(TOP_K as usize);
-    lap(5, &mut clock);
-    Ok(ranked)
 }
 
 /// Where the time of the extension's calls goes.
@@ -823,45 +598,15 @@ fn diagnose(dsn: &str, corpus: &Corpus, results: &[VariantResult]) -> Result<Dia
         statements.push((r.label, stats));
 
         if missed(r).is_some() {
-            client.batch_execute(
-                "SET auto_explain.log_min_duration = 0;
-                 SET auto_explain.log_analyze = on;
-                 SET auto_explain.log_buffers = on;
-                 SET auto_explain.log_timing = on;
-                 SET auto_explain.log_nested_statements = on;
-                 SET auto_explain.log_parameter_max_length = 100;
-                 SET auto_explain.log_level = notice;",
-            )?;
+            auto_explain_on(&mut client, true)?;
             notices.lock().expect("notice sink").clear();
             let _ = run(&mut client, r.variant, r.median_query);
-            client.batch_execute("SET auto_explain.log_min_duration = -1")?;
+            auto_explain_off(&mut client)?;
             let logged = std::mem::take(&mut *notices.lock().expect("notice sink"));
             plans.push((r.label, corpus.queries[r.median_query].0.join(" "), logged.iter().map(|n| compact_plan(n)).collect()));
         }
     }
     Ok(Diagnosis { statements, plans })
-}
-
-/// An auto_explain notice with its query text on one line without the SQL
-/// files' comments, cut to 200 characters, and long parameters shortened.
-fn compact_plan(notice: &str) -> String {
-    let lines: Vec<&str> = notice.lines().collect();
-    let plan_start = lines.iter().position(|l| l.contains("(cost=")).unwrap_or(lines.len());
-    let mut header = Vec::new();
-    let mut statement: Vec<&str> = Vec::new();
-    for line in &lines[..plan_start] {
-        if line.starts_with("duration:") || line.starts_with("Query Parameters:") {
-            header.push(truncate(line, 200));
-        } else {
-            let text = line.strip_prefix("Query Text: ").unwrap_or(line).trim();
-            if !text.is_empty() && !text.starts_with("--") {
-                statement.push(text);
-            }
-        }
-    }
-    header.insert(1.min(header.len()), format!("Query: {}", truncate(&statement.join(" "), 200)));
-    header.extend(lines[plan_start..].iter().map(|l| l.to_string()));
-    header.join("\n")
 }
 
 /// The target a variant missed, if any.
@@ -1051,10 +796,6 @@ fn size_table(sizes: &[SizeResult]) -> String {
 
 fn met(ok: bool) -> String {
     if ok { "**met**".to_string() } else { "**missed**".to_string() }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
 }
 
 fn chart(size: &SizeResult) -> BarChart {

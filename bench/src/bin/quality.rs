@@ -5,18 +5,19 @@
 //! Run through bench/retrieval_quality.sh, which builds and installs the
 //! extension and starts a throwaway cluster.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use pgvector::Vector;
 use postgres::Client;
+use rag_search_bench::beir::{self, first_per_document, judged_queries, ndcg_at, read_jsonl, read_vectors, recall_at, str_field, Qrels, Query};
+use rag_search_bench::db::upsert_documents;
 use rag_search_bench::{load_average, connect, fresh_database, machine_markdown, replace_section, Args, BarChart, Result};
 use serde_json::{json, Value};
 
 const MODEL: &str = "multilingual-e5-small-q4";
-const DIM: usize = 384;
+const DIM: usize = beir::E5_DIM;
 const TOP_K: i32 = 100;
 /// The weight sweep reports nDCG@10 only, so it asks for 10 rows: with
 /// top_k 100 every call scores ~2,000 candidates and the sweep alone would
@@ -159,10 +160,9 @@ struct DatasetResult<'a> {
 struct Loaded {
     /// WORKERS connections to the dataset's database.
     clients: Vec<Client>,
-    /// (query id, text, vector) for every judged query, in id order.
-    queries: Vec<(String, String, Vector)>,
-    /// query id → (doc id → graded relevance).
-    qrels: HashMap<String, HashMap<String, i64>>,
+    /// Every judged query, in id order.
+    queries: Vec<Query>,
+    qrels: Qrels,
     summary: String,
 }
 
@@ -185,10 +185,7 @@ impl Loaded {
                 .iter()
                 .map(|d| json!({"doc_id": str_field(d, "_id"), "title": str_field(d, "title"), "content": str_field(d, "text")}))
                 .collect();
-            client.execute(
-                "SELECT count(*) FROM rag_upsert_documents($1::text::jsonb)",
-                &[&Value::Array(docs).to_string()],
-            )?;
+            upsert_documents(&mut client, docs)?;
         }
         let ingest_s = t.elapsed().as_secs_f64();
 
@@ -228,20 +225,7 @@ impl Loaded {
         );
         println!("{summary}");
 
-        let texts: HashMap<String, String> = read_jsonl(&dir.join("queries.jsonl"))?
-            .iter()
-            .map(|q| (str_field(q, "_id"), str_field(q, "text")))
-            .collect();
-        let qrels = read_qrels(&dir.join(ds.qrels))?;
-        let qvecs: HashMap<String, Vector> = read_vectors(&emb_dir, ds.query_vectors)?.into_iter().collect();
-        let mut ids: Vec<&String> = qrels.keys().collect();
-        ids.sort();
-        let mut queries = Vec::with_capacity(ids.len());
-        for id in ids {
-            let text = texts.get(id).ok_or_else(|| format!("query {id} of the qrels is not in queries.jsonl"))?;
-            let v = qvecs.get(id).ok_or_else(|| format!("query {id} has no precomputed vector"))?;
-            queries.push((id.clone(), text.clone(), v.clone()));
-        }
+        let (queries, qrels) = judged_queries(&dir, ds.qrels, &emb_dir, ds.query_vectors)?;
         let mut clients = vec![client];
         while clients.len() < WORKERS {
             clients.push(connect(dsn, &database)?);
@@ -267,10 +251,10 @@ impl Loaded {
                             "SELECT doc_id FROM rag_hybrid_search($1, $2, $3, $4, NULL, $5::text::jsonb) ORDER BY rank",
                         )?;
                         let mut out = Vec::new();
-                        for (index, (_, text, vector)) in queries.iter().enumerate().skip(w).step_by(workers) {
+                        for (index, query) in queries.iter().enumerate().skip(w).step_by(workers) {
                             let t = Instant::now();
                             let result = client
-                                .query(&stmt, &[text, vector, &top_k, &mode, options])
+                                .query(&stmt, &[&query.text, &query.vector, &top_k, &mode, options])
                                 .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
                                 .map_err(|e| e.to_string());
                             out.push(Outcome { index, result, seconds: t.elapsed().as_secs_f64() });
@@ -285,15 +269,12 @@ impl Loaded {
         let (mut ndcg, mut recall, mut rows, mut seconds, mut errors) = (0.0, 0.0, 0usize, 0.0, 0usize);
         let mut first_error = String::new();
         for o in outcomes.into_iter().flatten() {
-            let (id, text, _) = &queries[o.index];
+            let Query { id, text, .. } = &queries[o.index];
             seconds += o.seconds;
             let ranked = match o.result {
-                Ok(docs) => {
-                    // One chunk per document, but keep only the first hit per
-                    // document in case a document was split.
-                    let mut seen = HashSet::new();
-                    docs.into_iter().filter(|d| seen.insert(d.clone())).collect::<Vec<String>>()
-                }
+                // One chunk per document, but keep only the first hit per
+                // document in case a document was split.
+                Ok(docs) => first_per_document(docs),
                 Err(e) => {
                     errors += 1;
                     if first_error.is_empty() {
@@ -323,71 +304,6 @@ struct Outcome {
     index: usize,
     result: std::result::Result<Vec<String>, String>,
     seconds: f64,
-}
-
-/// nDCG@k as BEIR reports it (pytrec_eval `ndcg_cut`): gain = graded
-/// relevance, discount log2(rank + 1), ideal ranking from the judgments.
-fn ndcg_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, d)| judged.get(d).copied().unwrap_or(0).max(0) as f64 / ((i + 2) as f64).log2())
-        .sum();
-    let mut ideal: Vec<i64> = judged.values().copied().filter(|r| *r > 0).collect();
-    ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, r)| *r as f64 / ((i + 2) as f64).log2()).sum();
-    if idcg > 0.0 { dcg / idcg } else { 0.0 }
-}
-
-/// Share of the relevant documents found in the first k results.
-fn recall_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
-    let relevant = judged.values().filter(|r| **r > 0).count();
-    if relevant == 0 {
-        return 0.0;
-    }
-    let found = ranked.iter().take(k).filter(|d| judged.get(*d).is_some_and(|r| *r > 0)).count();
-    found as f64 / relevant as f64
-}
-
-fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
-}
-
-fn str_field(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
-}
-
-/// `NAME.f32` (row-major little-endian float32, 384 columns) with the ids
-/// of `NAME.jsonl` (line `row` → `id`).
-fn read_vectors(dir: &Path, name: &str) -> Result<Vec<(String, Vector)>> {
-    let bytes = std::fs::read(dir.join(format!("{name}.f32")))?;
-    let rows = read_jsonl(&dir.join(format!("{name}.jsonl")))?;
-    if bytes.len() != rows.len() * DIM * 4 {
-        return Err(format!("{name}.f32 holds {} bytes, expected {} rows × {DIM} × 4", bytes.len(), rows.len()).into());
-    }
-    rows.iter()
-        .map(|r| {
-            let row = r.get("row").and_then(Value::as_u64).ok_or("row missing")? as usize;
-            let floats = bytes[row * DIM * 4..(row + 1) * DIM * 4]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect::<Vec<f32>>();
-            Ok((str_field(r, "id"), Vector::from(floats)))
-        })
-        .collect()
-}
-
-fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i64>>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut out: HashMap<String, HashMap<String, i64>> = HashMap::new();
-    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let [q, d, score] = cols[..] else { return Err(format!("bad qrels line {line:?}").into()) };
-        out.entry(q.to_string()).or_default().insert(d.to_string(), score.trim().parse()?);
-    }
-    Ok(out)
 }
 
 fn verdict(value: f64, target: f64) -> String {
