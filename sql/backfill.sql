@@ -177,10 +177,13 @@ BEGIN
         reason := 'a role that is not a superuser can grant it';
     END IF;
     IF reason IS NOT NULL THEN
-        RAISE EXCEPTION 'role "rag_search_admin" already exists and % ', reason
+        RAISE EXCEPTION 'role "rag_search_admin" already exists and %', reason
             USING ERRCODE = 'duplicate_object',
-                  HINT = 'rag_search grants the backfill functions to this role. Drop or rename the existing '
-                         'role (or remove its attributes and admin grants), then run CREATE EXTENSION again.';
+                  HINT = format('rag_search grants the backfill functions to this role. Drop or rename the '
+                                'existing role (or remove its attributes and admin grants), then run CREATE '
+                                'EXTENSION again. If rag_search 0.1.0 created it, ALTER EXTENSION rag_search '
+                                'UPDATE in a database using it marks it, or run: COMMENT ON ROLE '
+                                'rag_search_admin IS %L', marker);
     END IF;
 END $$;
 

@@ -14,12 +14,46 @@
 //! and no schema on anybody's search_path can stand in for them.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use pgrx::PgSqlErrorCode;
 
-use crate::error::raise;
+use crate::error::{raise, OrRaise};
+
+thread_local! {
+    /// Plans of the statements a search runs many times (by ids), kept for
+    /// the life of the backend: planning them costs as much as running
+    /// them. PostgreSQL's plan cache revalidates them after DDL.
+    static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs a read-only statement through a plan kept per backend. For
+/// statements whose best plan does not depend on the values of their
+/// parameters (lookups by ids), as a generic plan may be chosen.
+pub fn select_planned<'c>(
+    client: &SpiClient<'c>,
+    sql: &str,
+    args: &[DatumWithOid],
+    context: &str,
+) -> SpiTupleTable<'c> {
+    PLANS.with(|cell| {
+        let mut plans = cell.borrow_mut();
+        if !plans.contains_key(sql) {
+            let types: Vec<pg_sys::PgOid> = args.iter().map(|a| pg_sys::PgOid::from(a.oid())).collect();
+            let plan = client.prepare(sql, &types).or_raise(context).keep();
+            plans.insert(sql.to_string(), plan);
+        }
+        match plans.get(sql) {
+            Some(plan) => client.select(plan, None, args).or_raise(context),
+            None => client.select(sql, None, args).or_raise(context),
+        }
+    })
+}
 
 const VECTOR_MARKER: &str = "@extschema:vector@";
 const TRGM_MARKER: &str = "@extschema:pg_trgm@";
@@ -105,8 +139,10 @@ query!(SEARCH_TERM_STATS, "search_term_stats.sql");
 query!(SEARCH_FTS, "search_fts.sql");
 query!(SEARCH_FTS_KNOWN, "search_fts_known.sql");
 query!(SEARCH_FTS_RESCORE, "search_fts_rescore.sql");
+query!(SEARCH_FTS_CONFIRM, "search_fts_confirm.sql");
 query!(SEARCH_POSTINGS_CELLS, "search_postings_cells.sql");
 query!(SEARCH_TITLES, "search_titles.sql");
+query!(SEARCH_TITLE_DOCUMENTS, "search_title_documents.sql");
 query!(SEARCH_CHEAP_SIGNALS, "search_cheap_signals.sql");
 query!(SEARCH_TRIGRAM_SIGNALS, "search_trigram_signals.sql");
 query!(SEARCH_ROWS, "search_rows.sql");

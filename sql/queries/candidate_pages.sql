@@ -1,6 +1,9 @@
--- Pages (documents) from full-text chunk hits, unioned with documents
--- whose title is trigram-similar to the query.
--- $1 hit chunk ids, $2 their BM25 scores, $3 query text, $4 limit.
+-- Pages (documents) from full-text chunk hits, unioned with the documents
+-- whose title is trigram-similar to the query (found before, $5).
+-- $1 hit chunk ids, $2 their BM25 scores, $3 query text, $4 limit,
+-- $5 document ids. Order: an exact title match, best chunk score, number
+-- of hit chunks, title similarity — computed only for the pages that reach
+-- the first $4 places on the other keys (ties included).
 WITH hits AS (
     SELECT h.chunk_id, c.document_id, h.score
     FROM unnest($1::bigint[], $2::float8[]) AS h(chunk_id, score)
@@ -9,18 +12,21 @@ WITH hits AS (
     SELECT document_id, max(score) AS rank, count(*) AS hit_chunks,
            (array_agg(chunk_id ORDER BY score DESC, chunk_id))[1] AS best_chunk_id
     FROM hits GROUP BY document_id
-), titles AS (
-    SELECT d.id AS document_id
-    FROM rag_search.documents d
-    WHERE d.title OPERATOR(@extschema:pg_trgm@.%) $3
-    ORDER BY @extschema:pg_trgm@.similarity(d.title, $3) DESC, d.id
-    LIMIT $4
+), ranked AS (
+    SELECT d.id, d.doc_id, d.title, lower(d.title) = lower($3) AS exact,
+           coalesce(p.rank, 0)::float8 AS rank, coalesce(p.hit_chunks, 0)::integer AS hit_chunks, p.best_chunk_id
+    FROM (SELECT document_id FROM pages UNION SELECT unnest($5::bigint[])) AS u(document_id)
+    JOIN rag_search.documents d ON d.id = u.document_id
+    LEFT JOIN pages p ON p.document_id = u.document_id
+), cut AS (
+    SELECT exact, rank, hit_chunks FROM ranked
+    ORDER BY exact DESC, rank DESC, hit_chunks DESC
+    OFFSET $4 - 1 LIMIT 1
 )
-SELECT d.doc_id, d.title, coalesce(p.rank, 0)::float8 AS rank,
-       coalesce(p.hit_chunks, 0)::integer AS hit_chunks, p.best_chunk_id,
-       @extschema:pg_trgm@.similarity(d.title, $3)::float8 AS title_score
-FROM (SELECT document_id FROM pages UNION SELECT document_id FROM titles) AS u
-JOIN rag_search.documents d ON d.id = u.document_id
-LEFT JOIN pages p ON p.document_id = u.document_id
-ORDER BY lower(d.title) = lower($3) DESC, rank DESC, hit_chunks DESC, title_score DESC, d.doc_id
+SELECT r.doc_id, r.title, r.rank, r.hit_chunks, r.best_chunk_id,
+       @extschema:pg_trgm@.similarity(r.title, $3)::float8 AS title_score
+FROM ranked AS r
+WHERE NOT EXISTS (SELECT FROM cut)
+   OR (r.exact, r.rank, r.hit_chunks) >= (SELECT exact, rank, hit_chunks FROM cut)
+ORDER BY r.exact DESC, r.rank DESC, r.hit_chunks DESC, title_score DESC, r.doc_id
 LIMIT $4

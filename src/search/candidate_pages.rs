@@ -5,6 +5,8 @@ use pgrx::prelude::*;
 use rag_core::text::{clamp_query, query_terms, MAX_QUERY_TERMS};
 
 use super::options::{enforce_limits, validate_top_k};
+use rag_core::search::title_like;
+
 use super::fts::fts_top_k;
 use super::retrieve;
 use crate::error::OrRaise;
@@ -12,9 +14,9 @@ use crate::{guc, queries};
 
 /// Candidate pages from chunk full-text search: the best `limit` ×
 /// rag_search.candidate_oversample chunks by BM25, grouped by page and
-/// ordered by best rank then number of hit chunks. Pages whose title is
-/// trigram-similar to the query are unioned in; an exact title match comes
-/// first.
+/// ordered by best rank then number of hit chunks. For title-like queries
+/// (a few words), pages whose title is trigram-similar to the query are
+/// unioned in; an exact title match comes first.
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn rag_candidate_pages(
@@ -45,7 +47,9 @@ pub fn rag_candidate_pages(
     let hits = fts_top_k(&stats, hits_wanted, &None);
     let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
     let scores: Vec<f64> = hits.iter().map(|h| h.1).collect();
-    let args: [DatumWithOid; 4] = [ids.into(), scores.into(), q.into(), limit.into()];
+    let titled: Vec<i64> =
+        if title_like(&words) { retrieve::title_documents(q, i64::from(limit)) } else { Vec::new() };
+    let args: [DatumWithOid; 5] = [ids.into(), scores.into(), q.into(), limit.into(), titled.into()];
     let rows = Spi::connect(|client| {
         let table = client.select(&*queries::render(queries::CANDIDATE_PAGES, None), None, &args).or_raise("candidate pages");
         let mut out = Vec::with_capacity(table.len());

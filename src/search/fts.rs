@@ -26,7 +26,7 @@ use rag_core::topk::{top_k, CellSource, QueryTerm, TopkOptions, TopkStats};
 
 use super::retrieve::{ranked_chunks, scored_rows, QueryStats};
 use crate::error::{raise, OrRaise};
-use crate::queries;
+use crate::queries::{self, select_planned};
 use crate::security::as_extension_owner;
 
 /// Pruning's first pass (filtered path) ranks the chunks of the rarest
@@ -66,7 +66,7 @@ impl CellSource for Source<'_> {
         let term_of = &self.term_of;
         Ok(as_extension_owner(|| {
             Spi::connect(|client| {
-                let rows = client.select(queries::SEARCH_POSTINGS_CELLS, None, &args).or_raise(ctx);
+                let rows = select_planned(&client, queries::SEARCH_POSTINGS_CELLS, &args, ctx);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     let lexeme = row.get_by_name::<String, _>("lexeme").or_raise(ctx).unwrap_or_default();
@@ -90,7 +90,17 @@ impl CellSource for Source<'_> {
     fn rescore(&mut self, ids: &[i64]) -> Result<Vec<(i64, f64)>, Infallible> {
         let args: [DatumWithOid; 3] =
             [ids.to_vec().into(), self.stats.bm25_blob.clone().into(), self.all_lexemes.clone().into()];
-        Ok(scored_rows(queries::SEARCH_FTS_RESCORE, &args, "rescore chunks"))
+        Ok(scored_rows(queries::SEARCH_FTS_RESCORE, &args, "rescore chunks", true))
+    }
+
+    fn confirm(&mut self, ids: &[i64]) -> Result<Vec<i64>, Infallible> {
+        let args: [DatumWithOid; 1] = [ids.to_vec().into()];
+        let ctx = "confirm chunks";
+        Ok(Spi::connect(|client| {
+            select_planned(&client, queries::SEARCH_FTS_CONFIRM, &args, ctx)
+                .filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten())
+                .collect()
+        }))
     }
 }
 
@@ -106,7 +116,7 @@ pub fn from_postings(stats: &QueryStats, limit: i64) -> (Vec<(i64, f64)>, TopkSt
         stats.all_lexemes_tsquery().into(),
         stats.bm25_blob.clone().into(),
     ];
-    let known = scored_rows(queries::SEARCH_FTS_KNOWN, &args, "full-text candidates");
+    let known = scored_rows(queries::SEARCH_FTS_KNOWN, &args, "full-text candidates", false);
     let terms: Vec<QueryTerm> = stats.terms.iter().map(|t| QueryTerm { idf: t.idf, indexed: t.indexed }).collect();
     let term_of = stats.terms.iter().enumerate().map(|(i, t)| (t.lexeme.as_str(), i)).collect();
     let all_lexemes = stats.all_lexemes_tsquery().unwrap_or_default();

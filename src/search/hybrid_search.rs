@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rag_core::fusion;
-use rag_core::search::{merge_candidates, Candidate, Ran, Ranking};
+use rag_core::search::{merge_candidates, title_like, Candidate, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
 use super::fts::fts_top_k;
@@ -164,28 +164,34 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
         },
     };
     let ranking = req.ranking(Ran::of(req.mode, qvec.is_some()));
-    let mut candidates = candidates(&ranking, q, qvec.as_deref(), &stats, &req.filter);
+    let mut candidates = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter);
     if candidates.is_empty() {
         return Vec::new();
     }
-    let cascade = ranking.cascade(&candidates);
-    if !cascade.shortlist.is_empty() {
-        let ids: Vec<i64> = cascade.shortlist.iter().map(|&i| candidates[i].id).collect();
+    // The cascade: trigram signals for the candidates that can change the
+    // result, in rounds (rag_core::search::Ranking::next_trigram).
+    loop {
+        let round = ranking.next_trigram(&candidates);
+        if round.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = round.iter().map(|&i| candidates[i].id).collect();
         let trigram = retrieve::trigram_signals(&ids, q);
-        for &i in &cascade.shortlist {
+        for &i in &round {
+            // A chunk deleted meanwhile scores 0: it has no row for the page.
             let (title, lex) = trigram.get(&candidates[i].id).copied().unwrap_or((0.0, 0.0));
             candidates[i].title = Some(title);
             candidates[i].lex = Some(lex);
         }
     }
-    let order = ranking.rank(&candidates, &cascade);
+    let order = ranking.rank(&candidates);
     let window = req.options.window.max(0);
     let page = if req.options.require_all_keywords {
         keyword_page(&order, &candidates, &words, q, req.top_k as usize, window)
     } else {
         let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
         let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
-        let rows = retrieve::chunk_rows(&ids, q);
+        let rows = retrieve::chunk_rows(&ids, q, &needing_trigram(&top, &candidates));
         let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
         Page { hits: top, rows, contexts }
     };
@@ -197,11 +203,12 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
 fn candidates(
     ranking: &Ranking,
     q: &str,
+    words: &[String],
     qvec: Option<&[f32]>,
     stats: &QueryStats,
     filter: &Option<JsonB>,
 ) -> Vec<Candidate> {
-    let lists = ranking.lists();
+    let lists = ranking.lists(title_like(words));
     let mut all: Vec<Candidate> = Vec::new();
     if let (Some(v), true) = (qvec, lists.vector > 0) {
         for (id, d) in retrieve::vector_list(v, stats.embedding_dim, lists.vector as i64, filter) {
@@ -260,14 +267,19 @@ impl Page {
                 score,
                 c.distance.map(fusion::vector_score),
                 Some(c.bm25.unwrap_or(0.0)),
-                Some(c.title.unwrap_or(row.title_similarity)),
-                Some(c.lex.unwrap_or(row.lexical_similarity)),
+                c.title.or(row.title_similarity).or(Some(0.0)),
+                c.lex.or(row.lexical_similarity).or(Some(0.0)),
                 ran.name().to_string(),
                 context,
             ));
         }
         out
     }
+}
+
+/// The hits whose trigram signals are not known yet (result rows show them).
+fn needing_trigram(hits: &[(usize, f64)], candidates: &[Candidate]) -> Vec<i64> {
+    hits.iter().map(|&(i, _)| &candidates[i]).filter(|c| c.title.is_none() || c.lex.is_none()).map(|c| c.id).collect()
 }
 
 /// Neighbour windows of chunks `ids` (rows known).
@@ -292,7 +304,7 @@ fn keyword_page(
     let mut page = Page { hits: Vec::new(), rows: HashMap::new(), contexts: HashMap::new() };
     for batch in order.chunks(top_k.max(1)) {
         let ids: Vec<i64> = batch.iter().map(|&(i, _)| candidates[i].id).collect();
-        let mut rows = retrieve::chunk_rows(&ids, q);
+        let mut rows = retrieve::chunk_rows(&ids, q, &needing_trigram(batch, candidates));
         let mut contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
         for &(idx, score) in batch {
             let id = candidates[idx].id;

@@ -13,7 +13,7 @@ use rag_core::fusion::{bm25_idf, ScoreParams};
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
-use crate::queries::render;
+use crate::queries::{render, select_planned};
 use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
@@ -66,7 +66,7 @@ pub fn query_stats(words: &[String]) -> QueryStats {
     // The statistics and postings are the extension's bookkeeping.
     as_extension_owner(|| {
         Spi::connect(|client| {
-            let row = client.select(queries::SEARCH_TERM_STATS, None, &args).or_raise(ctx).first();
+            let row = select_planned(&client, queries::SEARCH_TERM_STATS, &args, ctx).first();
             let chunks = row.get_by_name::<i64, _>("chunks").or_raise(ctx).unwrap_or(0);
             let lexemes_total = row.get_by_name::<i64, _>("lexemes").or_raise(ctx).unwrap_or(0);
             let lexemes = row.get_by_name::<Vec<String>, _>("query_lexemes").or_raise(ctx).unwrap_or_default();
@@ -124,10 +124,12 @@ fn filter_arg(filter: &Option<JsonB>) -> DatumWithOid<'static> {
     filter.as_ref().map(|f| JsonB(f.0.clone())).into()
 }
 
-/// `(id, score)` rows of a statement returning `id` and `score`.
-pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str) -> Vec<(i64, f64)> {
+/// `(id, score)` rows of a statement returning `id` and `score`; `planned`:
+/// through a plan kept per backend (see queries::select_planned).
+pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str, planned: bool) -> Vec<(i64, f64)> {
     Spi::connect(|client| {
-        let rows = client.select(sql, None, args).or_raise(ctx);
+        let rows =
+            if planned { select_planned(&client, sql, args, ctx) } else { client.select(sql, None, args).or_raise(ctx) };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id = row.get_by_name::<i64, _>("id").or_raise(ctx);
@@ -147,7 +149,7 @@ pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<
         return Vec::new();
     }
     let args: [DatumWithOid; 4] = [tsq.into(), stats.bm25_blob.clone().into(), limit.into(), filter_arg(filter)];
-    scored_rows(queries::SEARCH_FTS, &args, "full-text candidates")
+    scored_rows(queries::SEARCH_FTS, &args, "full-text candidates", false)
 }
 
 /// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
@@ -187,12 +189,35 @@ fn distance_rows(sql: &str, args: &[DatumWithOid]) -> Vec<(i64, f64)> {
     })
 }
 
+/// The planner prices the title trigram index above a scan of every title
+/// for queries of many trigrams (at ~20 µs of similarity a title); the
+/// index is what bounds the work: bitmap scans only.
+fn title_index_settings() -> Vec<(&'static str, String)> {
+    vec![("enable_seqscan", "off".to_string()), ("enable_indexscan", "off".to_string())]
+}
+
 /// Chunks of the documents whose title is trigram-similar to `q`.
 pub fn title_list(q: &str, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
     let args: [DatumWithOid; 3] = [q.into(), limit.into(), filter_arg(filter)];
-    Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_TITLES, None), None, &args).or_raise("title candidates");
-        rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()
+    with_local_settings(&title_index_settings(), || {
+        Spi::connect(|client| {
+            let rows =
+                client.select(&*render(queries::SEARCH_TITLES, None), None, &args).or_raise("title candidates");
+            rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()
+        })
+    })
+}
+
+/// Documents whose title is trigram-similar to `q`, most similar first.
+pub fn title_documents(q: &str, limit: i64) -> Vec<i64> {
+    let args: [DatumWithOid; 2] = [q.into(), limit.into()];
+    with_local_settings(&title_index_settings(), || {
+        Spi::connect(|client| {
+            let rows = client
+                .select(&*render(queries::SEARCH_TITLE_DOCUMENTS, None), None, &args)
+                .or_raise("title candidates");
+            rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()
+        })
     })
 }
 
@@ -211,7 +236,7 @@ pub fn cheap_signals(
     ];
     let ctx = "candidate signals";
     Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_CHEAP_SIGNALS, None), None, &args).or_raise(ctx);
+        let rows = select_planned(&client, &render(queries::SEARCH_CHEAP_SIGNALS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
@@ -228,7 +253,7 @@ pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64)> {
     let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
     let ctx = "trigram signals";
     Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_TRIGRAM_SIGNALS, None), None, &args).or_raise(ctx);
+        let rows = select_planned(&client, &render(queries::SEARCH_TRIGRAM_SIGNALS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
@@ -247,17 +272,18 @@ pub struct ChunkRow {
     pub content: String,
     pub document_id: i64,
     pub ordinal: i32,
-    pub title_similarity: f64,
-    pub lexical_similarity: f64,
+    pub title_similarity: Option<f64>,
+    pub lexical_similarity: Option<f64>,
 }
 
 /// The result rows of chunks `ids` (a page of results: their text is held
-/// in memory).
-pub fn chunk_rows(ids: &[i64], q: &str) -> HashMap<i64, ChunkRow> {
-    let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
+/// in memory), with the trigram signals of those among `need_trigram`
+/// (the others' are known: 0 here).
+pub fn chunk_rows(ids: &[i64], q: &str, need_trigram: &[i64]) -> HashMap<i64, ChunkRow> {
+    let args: [DatumWithOid; 3] = [ids.to_vec().into(), q.into(), need_trigram.to_vec().into()];
     let ctx = "result rows";
     Spi::connect(|client| {
-        let rows = client.select(&*render(queries::SEARCH_ROWS, None), None, &args).or_raise(ctx);
+        let rows = select_planned(&client, &render(queries::SEARCH_ROWS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
@@ -269,8 +295,8 @@ pub fn chunk_rows(ids: &[i64], q: &str) -> HashMap<i64, ChunkRow> {
                     content: row.get_by_name::<String, _>("content").or_raise(ctx).unwrap_or_default(),
                     document_id: row.get_by_name::<i64, _>("document_id").or_raise(ctx).unwrap_or(0),
                     ordinal: row.get_by_name::<i32, _>("ordinal").or_raise(ctx).unwrap_or(0),
-                    title_similarity: row.get_by_name::<f64, _>("title_similarity").or_raise(ctx).unwrap_or(0.0),
-                    lexical_similarity: row.get_by_name::<f64, _>("lexical_similarity").or_raise(ctx).unwrap_or(0.0),
+                    title_similarity: row.get_by_name::<f64, _>("title_similarity").or_raise(ctx),
+                    lexical_similarity: row.get_by_name::<f64, _>("lexical_similarity").or_raise(ctx),
                 },
             );
         }

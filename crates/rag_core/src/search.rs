@@ -12,10 +12,9 @@
 //! where they can change the result. For weighted fusion, a candidate whose
 //! cheap score plus the largest possible trigram contribution
 //! (`w_title + w_lex`, both similarities are at most 1) is below the k-th
-//! best cheap score cannot enter the top k — every one of the k best by
-//! cheap score ends at least there — so the trigram signals of the rest
-//! decide the result exactly ([`Cascade::shortlist`]); an operator's cap
-//! may shorten that list further.
+//! best final score found so far cannot enter the top k, so trigram signals
+//! are computed in rounds down the cheap ranking until that holds for the
+//! rest ([`Ranking::next_trigram`]); an operator's cap may stop earlier.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -136,21 +135,43 @@ pub struct Lists {
     pub titles: usize,
 }
 
+/// Title candidates (documents whose title is trigram-similar to the query,
+/// pg_trgm's `%`) are looked up for title-like queries only: a title can be
+/// similar to a query only if it shares a good part of the query's
+/// trigrams, and for a whole question the title index has to read the
+/// postings of every one of its trigrams — most titles — to find next to
+/// nothing. The title signal itself is still computed for every candidate
+/// that needs it.
+pub const TITLE_QUERY_MAX_TRIGRAMS: usize = 40;
+
+/// About as many trigrams as pg_trgm makes of `words` (each word padded:
+/// one trigram per character, plus one).
+pub fn estimated_trigrams(words: &[String]) -> usize {
+    words.iter().map(|w| w.chars().count() + 1).sum()
+}
+
+/// Whether titles are worth looking up for a query of these words.
+pub fn title_like(words: &[String]) -> bool {
+    estimated_trigrams(words) <= TITLE_QUERY_MAX_TRIGRAMS
+}
+
 impl Ranking {
     /// top_k × oversample: the depth of each list that feeds a fusion.
     pub fn wide(&self) -> usize {
         self.top_k.saturating_mul(self.oversample.max(1))
     }
 
-    pub fn lists(&self) -> Lists {
+    /// The lists to read; `title_like`: see [`title_like`].
+    pub fn lists(&self, title_like: bool) -> Lists {
         let wide = self.wide();
         // Keyword filtering removes hits after ranking: single lists look
         // as far as fused ones then.
         let single = if self.require_all_keywords { wide } else { self.top_k };
+        let titles = if title_like { wide } else { 0 };
         match self.ran {
             Ran::Fts => Lists { fts: single, ..Lists::default() },
             Ran::Vector => Lists { vector: single, ..Lists::default() },
-            Ran::Lexical | Ran::FtsLexical => Lists { fts: wide, titles: wide, ..Lists::default() },
+            Ran::Lexical | Ran::FtsLexical => Lists { fts: wide, titles, ..Lists::default() },
             Ran::Hybrid => Lists { fts: wide, vector: wide, ..Lists::default() },
         }
     }
@@ -200,47 +221,64 @@ pub fn merge_candidates(lists: impl IntoIterator<Item = Candidate>) -> Vec<Candi
     out
 }
 
-/// The trigram work of one ranking.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cascade {
-    /// Candidates (indexes) whose trigram signals the ranking needs; the
-    /// others are ranked without them or cannot reach the result.
-    pub shortlist: Vec<usize>,
-    /// Whether the candidates outside the shortlist take part in the
-    /// ranking (modes that rank on cheap signals only), or are dropped
-    /// (weighted fusion: proven or capped out of the top k).
-    pub rank_all: bool,
-}
-
 impl Ranking {
-    /// Which candidates need their trigram signals (every candidate's
-    /// distance and BM25 must be known).
-    pub fn cascade(&self, candidates: &[Candidate]) -> Cascade {
-        let all = || (0..candidates.len()).collect::<Vec<_>>();
+    /// Whether the ranking uses every candidate (modes that rank on cheap
+    /// signals, or on trigram signals of every candidate), or only those
+    /// whose trigram signals were computed (weighted fusion: the others are
+    /// proven — or, past the shortlist cap, deemed — out of the top k).
+    pub fn ranks_all(&self) -> bool {
+        !matches!((self.ran, self.fusion), (Ran::Hybrid | Ran::FtsLexical, Fusion::Weighted))
+    }
+
+    /// The candidates (indexes) whose trigram signals to compute next, in
+    /// rounds: empty once the ranking can be decided. Every candidate's
+    /// distance and BM25 must be known; a candidate's trigram signals are
+    /// known once its `title` and `lex` are set.
+    ///
+    /// For weighted fusion, rounds go down the candidates in order of their
+    /// cheap score: with θ the k-th best final score among the candidates
+    /// computed so far, a candidate whose cheap score plus the largest
+    /// trigram contribution is below θ cannot enter the top k (its final
+    /// score is below θ), so rounds stop when the next one cannot — usually
+    /// after a round or two of top_k candidates — or at top_k ×
+    /// `shortlist` computed candidates.
+    pub fn next_trigram(&self, candidates: &[Candidate]) -> Vec<usize> {
+        let unknown = |c: &Candidate| c.title.is_none() || c.lex.is_none();
         match (self.ran, self.fusion) {
-            (Ran::Fts | Ran::Vector, _) | (Ran::Hybrid, Fusion::Rrf) => Cascade { shortlist: Vec::new(), rank_all: true },
-            (Ran::Lexical, _) | (Ran::FtsLexical, Fusion::Rrf) => Cascade { shortlist: all(), rank_all: true },
+            (Ran::Fts | Ran::Vector, _) | (Ran::Hybrid, Fusion::Rrf) => Vec::new(),
+            (Ran::Lexical, _) | (Ran::FtsLexical, Fusion::Rrf) => {
+                (0..candidates.len()).filter(|&i| unknown(&candidates[i])).collect()
+            }
             (Ran::Hybrid | Ran::FtsLexical, Fusion::Weighted) => {
                 if self.require_all_keywords {
-                    return Cascade { shortlist: all(), rank_all: false };
+                    return (0..candidates.len()).filter(|&i| unknown(&candidates[i])).collect();
                 }
                 let w = self.weights_for_ran();
                 let trigram_max = w.title.max(0.0) + w.lex.max(0.0);
                 let cheap = cheap_scores(candidates, &w);
-                let mut order: Vec<usize> = all();
-                order.sort_by(|&a, &b| by_score(cheap[a], cheap[b]).then(candidates[a].id.cmp(&candidates[b].id)));
-                let Some(&kth) = order.get(self.top_k.saturating_sub(1)) else {
-                    return Cascade { shortlist: order, rank_all: false };
-                };
-                let threshold = cheap[kth];
+                let signals: Vec<Signals> = candidates.iter().map(Candidate::signals).collect();
+                let finals = fusion::weighted(&signals, &w);
+                let mut known: Vec<f64> =
+                    (0..candidates.len()).filter(|&i| !unknown(&candidates[i])).map(|i| finals[i]).collect();
                 let cap = self.top_k.saturating_mul(self.shortlist.max(1)).max(self.top_k);
-                // The margin covers rounding: a final score is summed from
-                // the same terms plus the two trigram ones.
-                let reach = trigram_max + BOUND_MARGIN * (1.0 + trigram_max + threshold.abs());
-                let mut shortlist: Vec<usize> =
-                    order.into_iter().take_while(|&i| cheap[i] + reach >= threshold).take(cap).collect();
-                shortlist.sort_unstable();
-                Cascade { shortlist, rank_all: false }
+                if known.len() >= cap {
+                    return Vec::new();
+                }
+                known.sort_by(|a, b| by_score(*a, *b));
+                let theta = known.get(self.top_k.saturating_sub(1)).copied();
+                let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| unknown(&candidates[i])).collect();
+                order.sort_by(|&a, &b| by_score(cheap[a], cheap[b]).then(candidates[a].id.cmp(&candidates[b].id)));
+                let round = self.top_k.min(cap - known.len());
+                order
+                    .into_iter()
+                    .take_while(|&i| match theta {
+                        // The margin covers rounding: a final score is
+                        // summed from the same terms plus the trigram ones.
+                        Some(t) => cheap[i] + trigram_max + BOUND_MARGIN * (1.0 + trigram_max + t.abs()) >= t,
+                        None => true,
+                    })
+                    .take(round)
+                    .collect()
             }
         }
     }
@@ -253,11 +291,14 @@ impl Ranking {
         }
     }
 
-    /// Candidates (indexes) in result order with their scores: those of
-    /// the cascade's shortlist when it drops the rest, else all.
-    pub fn rank(&self, candidates: &[Candidate], cascade: &Cascade) -> Vec<(usize, f64)> {
-        let members: Vec<usize> =
-            if cascade.rank_all { (0..candidates.len()).collect() } else { cascade.shortlist.clone() };
+    /// Candidates (indexes) in result order with their scores (see
+    /// [`Ranking::ranks_all`]).
+    pub fn rank(&self, candidates: &[Candidate]) -> Vec<(usize, f64)> {
+        let members: Vec<usize> = if self.ranks_all() {
+            (0..candidates.len()).collect()
+        } else {
+            (0..candidates.len()).filter(|&i| candidates[i].title.is_some() && candidates[i].lex.is_some()).collect()
+        };
         let scores: Vec<f64> = match (self.ran, self.fusion) {
             (Ran::Fts, _) => members.iter().map(|&i| candidates[i].bm25.unwrap_or(0.0)).collect(),
             (Ran::Vector, _) => {
@@ -419,11 +460,21 @@ mod tests {
     #[test]
     fn lists_follow_the_mode() {
         let r = ranking(Ran::Hybrid, Fusion::Weighted, 8);
-        assert_eq!(r.lists(), Lists { fts: 80, vector: 80, titles: 0 });
-        assert_eq!(ranking(Ran::Fts, Fusion::Weighted, 8).lists(), Lists { fts: 8, ..Lists::default() });
+        assert_eq!(r.lists(true), Lists { fts: 80, vector: 80, titles: 0 });
+        assert_eq!(ranking(Ran::Fts, Fusion::Weighted, 8).lists(true), Lists { fts: 8, ..Lists::default() });
         let keywords = Ranking { require_all_keywords: true, ..ranking(Ran::Vector, Fusion::Weighted, 8) };
-        assert_eq!(keywords.lists(), Lists { vector: 80, ..Lists::default() });
-        assert_eq!(ranking(Ran::FtsLexical, Fusion::Rrf, 2).lists(), Lists { fts: 20, titles: 20, vector: 0 });
+        assert_eq!(keywords.lists(true), Lists { vector: 80, ..Lists::default() });
+        assert_eq!(ranking(Ran::FtsLexical, Fusion::Rrf, 2).lists(true), Lists { fts: 20, titles: 20, vector: 0 });
+        assert_eq!(ranking(Ran::Lexical, Fusion::Rrf, 2).lists(false), Lists { fts: 20, titles: 0, vector: 0 });
+    }
+
+    #[test]
+    fn titles_are_looked_up_for_title_like_queries() {
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert!(title_like(&words("row security policies")));
+        assert!(title_like(&words("윤석열 탄핵 절차")));
+        assert!(!title_like(&words("how do i make each user see only their own rows in a shared table")));
+        assert_eq!(estimated_trigrams(&words("ab 가나")), 3 + 3);
     }
 
     #[test]
@@ -451,8 +502,30 @@ mod tests {
             .collect()
     }
 
+    /// Runs the cascade's rounds, filling trigram signals from `full`;
+    /// returns the top k and how many candidates needed trigram signals.
+    fn run_cascade(r: &Ranking, cheap: &[Candidate], full: &[Candidate], k: usize) -> (Vec<(i64, u64)>, usize) {
+        let mut partial = cheap.to_vec();
+        let mut computed = 0;
+        loop {
+            let round = r.next_trigram(&partial);
+            if round.is_empty() {
+                break;
+            }
+            for i in round {
+                assert!(partial[i].title.is_none(), "a candidate computed twice");
+                partial[i] = full[i];
+                computed += 1;
+            }
+        }
+        let top = r.rank(&partial).iter().take(k).map(|&(i, s)| (partial[i].id, s.to_bits())).collect();
+        (top, computed)
+    }
+
     #[test]
     fn the_cascade_returns_the_exact_top_k_when_the_shortlist_may_be_long() {
+        let mut computed_total = 0;
+        let mut candidates_total = 0;
         for seed in 1..300u64 {
             let mut raw = random_candidates(seed, 5 + (seed as usize % 150));
             raw.sort_by_key(|r| r.0.id);
@@ -468,20 +541,17 @@ mod tests {
                 let full: Vec<Candidate> =
                     raw.iter().map(|&(c, t, l)| Candidate { title: Some(t), lex: Some(l), ..c }).collect();
                 // Every signal for every candidate: the reference ranking.
-                let everything = Cascade { shortlist: (0..full.len()).collect(), rank_all: false };
                 let want: Vec<(i64, u64)> =
-                    r.rank(&full, &everything).iter().take(k).map(|&(i, s)| (full[i].id, s.to_bits())).collect();
-                // The cascade: trigram signals for the shortlist only.
-                let cascade = r.cascade(&cheap);
-                let mut partial = cheap.clone();
-                for &i in &cascade.shortlist {
-                    partial[i] = full[i];
-                }
-                let got: Vec<(i64, u64)> =
-                    r.rank(&partial, &cascade).iter().take(k).map(|&(i, s)| (partial[i].id, s.to_bits())).collect();
+                    r.rank(&full).iter().take(k).map(|&(i, s)| (full[i].id, s.to_bits())).collect();
+                let (got, computed) = run_cascade(&r, &cheap, &full, k);
                 assert_eq!(got, want, "seed {seed} k {k} {ran:?}");
+                if weights == Weights::default() {
+                    computed_total += computed;
+                    candidates_total += cheap.len();
+                }
             }
         }
+        assert!(computed_total * 3 < candidates_total, "{computed_total} of {candidates_total} computed");
     }
 
     #[test]
@@ -490,26 +560,27 @@ mod tests {
         raw.sort_by_key(|r| r.0.id);
         raw.dedup_by_key(|r| r.0.id);
         let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
+        let full: Vec<Candidate> = raw.iter().map(|&(c, t, l)| Candidate { title: Some(t), lex: Some(l), ..c }).collect();
         let r = Ranking { weights: Weights { vec: 0.6, fts: 0.4, title: 0.0, lex: 0.0 }, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
-        assert_eq!(r.cascade(&cheap).shortlist.len(), 8, "no trigram weight: the top k only");
+        assert_eq!(run_cascade(&r, &cheap, &full, 8).1, 8, "no trigram weight: the top k only");
         let capped = Ranking { shortlist: 2, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
-        assert!(capped.cascade(&cheap).shortlist.len() <= 16);
+        assert!(run_cascade(&capped, &cheap, &full, 8).1 <= 16);
     }
 
     #[test]
     fn single_signal_modes_need_no_trigram_but_lexical_ones_do() {
         let cands = vec![cand(1, Some(0.1), 3.0), cand(2, Some(0.3), 5.0), cand(3, None, 1.0)];
         for ran in [Ran::Fts, Ran::Vector] {
-            let c = ranking(ran, Fusion::Weighted, 2).cascade(&cands);
-            assert!(c.shortlist.is_empty() && c.rank_all);
+            let r = ranking(ran, Fusion::Weighted, 2);
+            assert!(r.next_trigram(&cands).is_empty() && r.ranks_all());
         }
-        assert!(ranking(Ran::Hybrid, Fusion::Rrf, 2).cascade(&cands).shortlist.is_empty());
-        assert_eq!(ranking(Ran::Lexical, Fusion::Weighted, 2).cascade(&cands).shortlist, vec![0, 1, 2]);
+        assert!(ranking(Ran::Hybrid, Fusion::Rrf, 2).next_trigram(&cands).is_empty());
+        assert_eq!(ranking(Ran::Lexical, Fusion::Weighted, 2).next_trigram(&cands), vec![0, 1, 2]);
         let fts = ranking(Ran::Fts, Fusion::Weighted, 2);
-        let order = fts.rank(&cands, &fts.cascade(&cands));
+        let order = fts.rank(&cands);
         assert_eq!(order.iter().map(|&(i, _)| cands[i].id).collect::<Vec<_>>(), vec![2, 1, 3]);
         let vec = ranking(Ran::Vector, Fusion::Weighted, 2);
-        let order = vec.rank(&cands, &vec.cascade(&cands));
+        let order = vec.rank(&cands);
         assert_eq!(order.iter().map(|&(i, _)| cands[i].id).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
@@ -517,7 +588,7 @@ mod tests {
     fn rrf_fuses_vector_and_bm25_ranks_with_ties_by_id() {
         let cands = vec![cand(10, Some(0.2), 1.0), cand(4, Some(0.1), 2.0), cand(7, None, 3.0)];
         let r = ranking(Ran::Hybrid, Fusion::Rrf, 3);
-        let order = r.rank(&cands, &r.cascade(&cands));
+        let order = r.rank(&cands);
         // 4: 1/61 + 1/62; 10: 1/62 + 1/63; 7: 1/61.
         assert_eq!(order.iter().map(|&(i, _)| cands[i].id).collect::<Vec<_>>(), vec![4, 10, 7]);
         assert!((order[0].1 - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-15);

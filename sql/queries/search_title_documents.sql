@@ -1,0 +1,7 @@
+-- Documents whose title is trigram-similar to the query text $1 (GIN
+-- documents_title_trgm), most similar first, at most $2.
+SELECT d.id
+FROM rag_search.documents d
+WHERE d.title OPERATOR(@extschema:pg_trgm@.%) $1
+ORDER BY @extschema:pg_trgm@.similarity(d.title, $1) DESC, d.id
+LIMIT $2
