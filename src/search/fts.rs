@@ -66,7 +66,7 @@ impl CellSource for Source<'_> {
         let term_of = &self.term_of;
         Ok(as_extension_owner(|| {
             Spi::connect(|client| {
-                let rows = select_planned(&client, queries::SEARCH_POSTINGS_CELLS, &args, ctx);
+                let rows = select_planned(client, queries::SEARCH_POSTINGS_CELLS, &args, ctx);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     let lexeme = row.get_by_name::<String, _>("lexeme").or_raise(ctx).unwrap_or_default();
@@ -97,7 +97,7 @@ impl CellSource for Source<'_> {
         let args: [DatumWithOid; 1] = [ids.to_vec().into()];
         let ctx = "confirm chunks";
         Ok(Spi::connect(|client| {
-            select_planned(&client, queries::SEARCH_FTS_CONFIRM, &args, ctx)
+            select_planned(client, queries::SEARCH_FTS_CONFIRM, &args, ctx)
                 .filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten())
                 .collect()
         }))

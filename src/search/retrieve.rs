@@ -66,7 +66,7 @@ pub fn query_stats(words: &[String]) -> QueryStats {
     // The statistics and postings are the extension's bookkeeping.
     as_extension_owner(|| {
         Spi::connect(|client| {
-            let row = select_planned(&client, queries::SEARCH_TERM_STATS, &args, ctx).first();
+            let row = select_planned(client, queries::SEARCH_TERM_STATS, &args, ctx).first();
             let chunks = row.get_by_name::<i64, _>("chunks").or_raise(ctx).unwrap_or(0);
             let lexemes_total = row.get_by_name::<i64, _>("lexemes").or_raise(ctx).unwrap_or(0);
             let lexemes = row.get_by_name::<Vec<String>, _>("query_lexemes").or_raise(ctx).unwrap_or_default();
@@ -129,7 +129,7 @@ fn filter_arg(filter: &Option<JsonB>) -> DatumWithOid<'static> {
 pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str, planned: bool) -> Vec<(i64, f64)> {
     Spi::connect(|client| {
         let rows =
-            if planned { select_planned(&client, sql, args, ctx) } else { client.select(sql, None, args).or_raise(ctx) };
+            if planned { select_planned(client, sql, args, ctx) } else { client.select(sql, None, args).or_raise(ctx) };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id = row.get_by_name::<i64, _>("id").or_raise(ctx);
@@ -236,7 +236,7 @@ pub fn cheap_signals(
     ];
     let ctx = "candidate signals";
     Spi::connect(|client| {
-        let rows = select_planned(&client, &render(queries::SEARCH_CHEAP_SIGNALS, None), &args, ctx);
+        let rows = select_planned(client, &render(queries::SEARCH_CHEAP_SIGNALS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
@@ -253,7 +253,7 @@ pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64)> {
     let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
     let ctx = "trigram signals";
     Spi::connect(|client| {
-        let rows = select_planned(&client, &render(queries::SEARCH_TRIGRAM_SIGNALS, None), &args, ctx);
+        let rows = select_planned(client, &render(queries::SEARCH_TRIGRAM_SIGNALS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
@@ -283,7 +283,7 @@ pub fn chunk_rows(ids: &[i64], q: &str, need_trigram: &[i64]) -> HashMap<i64, Ch
     let args: [DatumWithOid; 3] = [ids.to_vec().into(), q.into(), need_trigram.to_vec().into()];
     let ctx = "result rows";
     Spi::connect(|client| {
-        let rows = select_planned(&client, &render(queries::SEARCH_ROWS, None), &args, ctx);
+        let rows = select_planned(client, &render(queries::SEARCH_ROWS, None), &args, ctx);
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
