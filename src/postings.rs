@@ -13,7 +13,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use rag_core::blocks::{decode_block, plan_merge, BlockMeta, MergePlan, BLOCK_POSTINGS};
-use rag_core::postings::{cell_postings, Posting};
+use rag_core::postings::{cell_of, lexeme_postings, Posting};
 
 use crate::error::{raise, OrRaise};
 use crate::security::as_extension_owner;
@@ -117,54 +117,69 @@ type CellKey = (String, u16);
 fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
     let args: [DatumWithOid; 1] = [batch.to_vec().into()];
     let chunks = chunk_tsvectors(client, queries::POSTINGS_CHUNK_TSVECTORS, &args);
-    let cells = cell_postings(chunks.iter().map(|(id, tsv)| (*id, tsv.as_slice())));
+    let groups = lexeme_postings(chunks.iter().map(|(id, tsv)| (*id, tsv.as_slice())), None);
 
     // Lexemes of the batch: indexed already, to index now, or left to the
     // GIN index.
-    let mut batch_df: HashMap<&[u8], i64> = HashMap::new();
-    for c in &cells {
-        *batch_df.entry(c.lexeme).or_insert(0) += c.postings.len() as i64;
-    }
-    let lexemes: Vec<String> = batch_df.keys().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
-    let args: [DatumWithOid; 1] = [lexemes.into()];
+    let lexemes: Vec<String> = groups.iter().map(|(l, _)| String::from_utf8_lossy(l).into_owned()).collect();
+    let args: [DatumWithOid; 1] = [lexemes.clone().into()];
     let mut indexed: HashSet<String> = HashSet::new();
-    let mut promote: Vec<String> = Vec::new();
+    let mut df_of: HashMap<String, i64> = HashMap::new();
     for row in client.select(queries::POSTINGS_LEXEME_STATE, None, &args).or_raise("read lexeme state") {
         let lexeme = row.get_by_name::<String, _>("lexeme").or_raise("read lexeme state").unwrap_or_default();
-        let is_indexed = row.get_by_name::<bool, _>("indexed").or_raise("read lexeme state").unwrap_or(false);
-        let df = row.get_by_name::<i64, _>("df").or_raise("read lexeme state").unwrap_or(0);
-        let in_batch = batch_df.get(lexeme.as_bytes()).copied().unwrap_or(0);
-        // The folded statistics may or may not count this batch yet:
-        // promoting a little early costs nothing but a few rows.
-        if is_indexed {
+        if row.get_by_name::<bool, _>("indexed").or_raise("read lexeme state").unwrap_or(false) {
             indexed.insert(lexeme);
-        } else if df + in_batch > INDEXED_MIN_DF {
-            promote.push(lexeme);
+        } else {
+            let df = row.get_by_name::<i64, _>("df").or_raise("read lexeme state").unwrap_or(0);
+            df_of.insert(lexeme, df);
         }
     }
-    promote.sort();
-
     let mut adds: HashMap<CellKey, Vec<Posting>> = HashMap::new();
-    for c in cells {
-        let lexeme = String::from_utf8_lossy(c.lexeme).into_owned();
-        if indexed.contains(&lexeme) || promote.binary_search(&lexeme).is_ok() {
-            adds.entry((lexeme, c.cell)).or_default().extend(c.postings);
+    let mut promote: Vec<&[u8]> = Vec::new();
+    for ((lexeme_bytes, postings), lexeme) in groups.iter().zip(lexemes) {
+        let keep = if indexed.contains(&lexeme) {
+            true
+        } else {
+            // The folded statistics may or may not count this batch yet:
+            // promoting a little early costs nothing but a few rows.
+            let df = df_of.get(&lexeme).copied().unwrap_or(0);
+            let promoted = df + postings.len() as i64 > INDEXED_MIN_DF;
+            if promoted {
+                promote.push(lexeme_bytes);
+            }
+            promoted
+        };
+        if keep {
+            add_by_cell(&mut adds, &lexeme, postings);
         }
     }
     if !promote.is_empty() {
-        let tsq = promote.iter().map(|l| crate::search::retrieve::tsquery_literal(l)).collect::<Vec<_>>().join(" | ");
+        // `groups` is in lexeme order, so `promote` is too.
+        let tsq = promote
+            .iter()
+            .map(|l| crate::search::retrieve::tsquery_literal(&String::from_utf8_lossy(l)))
+            .collect::<Vec<_>>()
+            .join(" | ");
         let args: [DatumWithOid; 2] = [tsq.into(), batch.to_vec().into()];
         let merged = chunk_tsvectors(client, queries::POSTINGS_PROMOTION_CHUNKS, &args);
-        for c in cell_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice()))) {
-            let lexeme = String::from_utf8_lossy(c.lexeme).into_owned();
-            if promote.binary_search(&lexeme).is_ok() {
-                adds.entry((lexeme, c.cell)).or_default().extend(c.postings);
-            }
+        for (lexeme, postings) in lexeme_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice())), Some(&promote)) {
+            add_by_cell(&mut adds, &String::from_utf8_lossy(lexeme), &postings);
         }
     }
     append(client, adds);
     let args: [DatumWithOid; 1] = [batch.to_vec().into()];
     client.update(queries::POSTINGS_PENDING_DONE, None, &args).or_raise("mark chunks merged");
+}
+
+/// Adds `postings` of `lexeme` to the cells they belong to.
+fn add_by_cell(adds: &mut HashMap<CellKey, Vec<Posting>>, lexeme: &str, postings: &[Posting]) {
+    let mut by_cell: HashMap<u16, Vec<Posting>> = HashMap::new();
+    for p in postings {
+        by_cell.entry(cell_of(p.tf, p.dl)).or_default().push(*p);
+    }
+    for (cell, postings) in by_cell {
+        adds.entry((lexeme.to_string(), cell)).or_default().extend(postings);
+    }
 }
 
 /// A stored block as read with its metadata.
