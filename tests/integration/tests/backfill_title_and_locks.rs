@@ -162,9 +162,12 @@ fn deletes_and_re_upserts_complete_while_a_step_waits_for_the_server() {
 
     // A bound only: a blocked statement would fail instead of hanging.
     c.batch_execute("SET statement_timeout = '30s'").unwrap();
+    let started = std::time::Instant::now();
     let deleted: bool = c.query_one("SELECT rag_delete_document('a')", &[]).unwrap().get(0);
     assert!(deleted);
     assert_eq!(upsert(&mut c, "b", "b", "Changed text of b."), "updated");
+    // Reported, not asserted (docs/runbook.md quotes it).
+    eprintln!("delete and re-upsert while the step waits: {:?}", started.elapsed());
     assert!(!step.is_finished(), "both completed while the step was still waiting");
     let waiting: String = c
         .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&step_pid])
