@@ -112,6 +112,18 @@ fi
 step "3/7 cluster and extension"
 bash scripts/cluster.sh start
 echo "PostgreSQL runs on 127.0.0.1:$RAG_DEMO_PORT (data in ${RAG_DEMO_PGDATA:-.pgdata})"
+# The server must run the release build just made: the installed library is
+# that build, and the server started after it was installed (a server started
+# earlier may hold another library in memory).
+lib="$("$RAG_PG_CONFIG" --pkglibdir)/rag_search.so"
+cmp -s "$pkg$lib" "$lib" || die "$lib is not the release build of this checkout (was it replaced meanwhile?)"
+started="$(psql_db -qtA -d postgres -c "SELECT extract(epoch FROM pg_postmaster_start_time())::bigint")"
+if [ "$started" -le "$(stat -c %Y "$lib")" ]; then
+    echo "the server started before $lib was installed: restarting it"
+    bash scripts/cluster.sh stop >/dev/null
+    bash scripts/cluster.sh start
+fi
+echo "rag_search library: this checkout's release build ($(sha256sum "$lib" | cut -c1-12))"
 if [ -z "$(psql_db -qtA -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$RAG_DEMO_DB'")" ]; then
     psql_db -q -d postgres -c "CREATE DATABASE \"$RAG_DEMO_DB\""
 fi

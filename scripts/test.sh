@@ -3,7 +3,8 @@
 #   1. unit tests of the pgrx-free crates (plain cargo test)
 #   2. #[pg_test] SQL-semantics tests inside PostgreSQL 18 (cargo pgrx test)
 #   3. integration tests against live clusters over client connections
-# Exits non-zero on the first failing tier. RAG_TEST_TIERS (default "1 2 3")
+#   4. the SQL tests of tier 2 on PostgreSQL 16 (scripts/test_other_versions.sh)
+# Exits non-zero on the first failing tier. RAG_TEST_TIERS (default "1 2 3 4")
 # runs only some tiers; extra arguments go to the integration tier's test
 # binaries (e.g. a test name filter).
 #
@@ -67,16 +68,16 @@ cmp -s "$PGRX_HOME/config.toml.new" "$PGRX_HOME/config.toml" || mv "$PGRX_HOME/c
 rm -f "$PGRX_HOME/config.toml.new"
 if [ "$(id -u)" -eq 0 ]; then chmod -R o+rX "$ROOT/target/test-pg"; fi
 
-tiers="${RAG_TEST_TIERS:-1 2 3}"
+tiers="${RAG_TEST_TIERS:-1 2 3 4}"
 tier() { case " $tiers " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 if tier 1; then
-echo "== 1/3 unit tests (pgrx-free crates)"
+echo "== 1/4 unit tests (pgrx-free crates)"
 cargo test --locked -p rag_core -p fixture_embedder
 fi
 
 if tier 2; then
-echo "== 2/3 SQL tests in PostgreSQL 18 (cargo pgrx test)"
+echo "== 2/4 SQL tests in PostgreSQL 18 (cargo pgrx test)"
 pgdata="$ROOT/target/pgrx-test-pgdata"
 mkdir -p "$pgdata"
 if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$pgdata"; fi
@@ -86,8 +87,8 @@ if [ "$(id -u)" -eq 0 ]; then chown "$RAG_PG_USER" "$pgdata"; fi
 RUST_TEST_THREADS=1 cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata"
 fi
 
-tier 3 || exit 0
-echo "== 3/3 integration tests (live clusters, client connections)"
+if tier 3; then
+echo "== 3/4 integration tests (live clusters, client connections)"
 # The previous release, for the upgrade test: its own PostgreSQL copy and
 # build directory, built once per release.
 read -r previous_version previous_commit < <(grep -v '^#' sql/install/releases.txt | tail -n 1)
@@ -112,3 +113,9 @@ if [ "$(id -u)" -eq 0 ]; then chmod -R o+rX "$previous"; fi
 bash scripts/install_extension.sh "$TEST_PG/bin/pg_config"
 RAG_PG_BINDIR="$TEST_PG/bin" RAG_PREVIOUS_PG_BINDIR="$previous_pg/bin" RAG_PREVIOUS_VERSION="$previous_version" \
     cargo test --locked -p rag_search_integration -- --test-threads=2 "$@"
+fi
+
+if tier 4; then
+echo "== 4/4 SQL tests on the other PostgreSQL versions"
+bash scripts/test_other_versions.sh
+fi

@@ -3,7 +3,8 @@
 -- needs: corpus totals (including pending deltas), each query lexeme's
 -- document frequency (folded totals; see sql/search.sql) and whether it has
 -- postings (sql/postings.sql), the chunks not yet merged into postings,
--- and the embedding model/dimension the chunks hold.
+-- the embedding model/dimension the chunks hold, and pgvector's version
+-- (its filtered HNSW scans depend on it).
 WITH state AS (
     SELECT text_search_config, embedding_model, embedding_dim FROM rag_search.index_state
 ), lexemes AS (
@@ -27,5 +28,6 @@ SELECT state.text_search_config::text AS text_search_config,
        coalesce((SELECT array_agg(f.indexed ORDER BY f.lexeme) FROM frequencies f), '{}') AS indexed,
        coalesce((SELECT array_agg(DISTINCT p.chunk_id) FROM rag_search.postings_pending AS p), '{}') AS pending,
        state.embedding_model,
-       state.embedding_dim
+       state.embedding_dim,
+       (SELECT e.extversion FROM pg_catalog.pg_extension AS e WHERE e.extname = 'vector') AS vector_version
 FROM state, totals

@@ -211,7 +211,7 @@ fn candidates(
     let lists = ranking.lists(title_like(words));
     let mut all: Vec<Candidate> = Vec::new();
     if let (Some(v), true) = (qvec, lists.vector > 0) {
-        for (id, d) in retrieve::vector_list(v, stats.embedding_dim, lists.vector as i64, filter) {
+        for (id, d) in retrieve::vector_list(v, stats.embedding_dim, lists.vector as i64, filter, stats.vector_iterative_scan) {
             all.push(Candidate { id, distance: Some(d), ..Candidate::default() });
         }
     }

@@ -10,6 +10,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rag_core::fusion::{bm25_idf, ScoreParams};
+use rag_core::search::pgvector_has_iterative_scan;
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
@@ -41,6 +42,8 @@ pub struct QueryStats {
     pub params: ScoreParams,
     /// Chunks not yet merged into the postings.
     pub pending: Vec<i64>,
+    /// pgvector keeps filtered HNSW scans going (see vector_list).
+    pub vector_iterative_scan: bool,
 }
 
 impl QueryStats {
@@ -75,6 +78,7 @@ pub fn query_stats(words: &[String]) -> QueryStats {
             let pending = row.get_by_name::<Vec<i64>, _>("pending").or_raise(ctx).unwrap_or_default();
             let embedding_model = row.get_by_name::<String, _>("embedding_model").or_raise(ctx).unwrap_or_default();
             let embedding_dim = row.get_by_name::<i32, _>("embedding_dim").or_raise(ctx).unwrap_or(0);
+            let vector_version = row.get_by_name::<String, _>("vector_version").or_raise(ctx).unwrap_or_default();
 
             let n = chunks.max(1) as f64;
             let avg_len = if chunks > 0 { lexemes_total as f64 / chunks as f64 } else { 1.0 };
@@ -99,7 +103,16 @@ pub fn query_stats(words: &[String]) -> QueryStats {
                 })
                 .collect();
             let params = blob.score_params();
-            QueryStats { chunks, embedding_model, embedding_dim, terms, bm25_blob: blob.to_blob(), params, pending }
+            QueryStats {
+                chunks,
+                embedding_model,
+                embedding_dim,
+                terms,
+                bm25_blob: blob.to_blob(),
+                params,
+                pending,
+                vector_iterative_scan: pgvector_has_iterative_scan(&vector_version),
+            }
         })
     })
 }
@@ -153,15 +166,22 @@ pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<
 }
 
 /// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
-/// pgvector's iterative mode; if a very selective filter still leaves fewer
-/// than `limit` rows, an exact scan over the filtered documents completes it.
-pub fn vector_list(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
+/// pgvector's iterative mode where pgvector has it (`iterative_scan`); if a
+/// selective filter still leaves fewer than `limit` rows, an exact scan
+/// over the filtered documents completes it.
+pub fn vector_list(
+    qvec: &[f32],
+    dimension: i32,
+    limit: i64,
+    filter: &Option<JsonB>,
+    iterative_scan: bool,
+) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
     // On small tables the planner prices an exact scan and sort below the
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
     // (~40 ms at 10,000 chunks of 1024 dimensions, against ~5 ms).
     let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef), ("enable_seqscan", "off".to_string())];
-    if filter.is_some() {
+    if filter.is_some() && iterative_scan {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
     let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), filter_arg(filter)];

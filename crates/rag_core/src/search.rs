@@ -106,6 +106,31 @@ impl Fusion {
     }
 }
 
+/// pgvector's first version with iterative index scans
+/// (`hnsw.iterative_scan`), which keep a filtered HNSW scan going until
+/// enough rows pass the filter.
+pub const PGVECTOR_ITERATIVE_SCAN: [u32; 3] = [0, 8, 0];
+
+/// Whether pgvector `version` (its `extversion`, e.g. "0.8.1") has
+/// iterative index scans. Older versions stop a filtered scan at
+/// `hnsw.ef_search` rows; the exact scan over the filtered documents then
+/// completes the list. An unparsable version counts as without.
+pub fn pgvector_has_iterative_scan(version: &str) -> bool {
+    let mut parts = version.trim().split('.').map(|p| {
+        let digits: String = p.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse::<u32>().ok()
+    });
+    let mut parsed = [0u32; 3];
+    for slot in parsed.iter_mut() {
+        match parts.next() {
+            Some(Some(n)) => *slot = n,
+            Some(None) => return false,
+            None => break,
+        }
+    }
+    parsed >= PGVECTOR_ITERATIVE_SCAN
+}
+
 /// How one search ranks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranking {
@@ -426,6 +451,16 @@ pub fn check_limits(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iterative_scans_from_pgvector_0_8() {
+        for v in ["0.8.0", "0.8.1", "0.10.0", "1.0", "0.8.0-dev"] {
+            assert!(pgvector_has_iterative_scan(v), "{v}");
+        }
+        for v in ["0.7.4", "0.6.2", "0.5", "", "x.y", "0.7.9.9"] {
+            assert!(!pgvector_has_iterative_scan(v), "{v}");
+        }
+    }
 
     fn ranking(ran: Ran, fusion: Fusion, top_k: usize) -> Ranking {
         Ranking {
