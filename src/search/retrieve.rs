@@ -13,7 +13,7 @@ use rag_core::fusion::{bm25_idf, ScoreParams};
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
-use crate::queries::{render, select_planned};
+use crate::queries::{render, select_one, select_planned};
 use crate::security::as_extension_owner;
 use crate::{guc, queries};
 
@@ -342,16 +342,16 @@ pub fn with_local_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R
     let mut previous: Vec<(&str, Option<String>)> = Vec::with_capacity(settings.len());
     for (name, value) in settings {
         let args: [DatumWithOid; 1] = [(*name).into()];
-        let old = Spi::get_one_with_args::<String>(queries::SETTING_READ, &args).or_raise("read setting");
+        let old = select_one::<String>(queries::SETTING_READ, &args, "read setting");
         previous.push((name, old));
         let args: [DatumWithOid; 2] = [(*name).into(), value.as_str().into()];
-        Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("apply setting");
+        select_one::<String>(queries::SETTING_APPLY, &args, "apply setting");
     }
     let result = f();
     for (name, old) in previous {
         if let Some(old) = old {
             let args: [DatumWithOid; 2] = [name.into(), old.as_str().into()];
-            Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("restore setting");
+            select_one::<String>(queries::SETTING_APPLY, &args, "restore setting");
         }
     }
     result
