@@ -99,6 +99,24 @@ pub fn require_current_schema() {
     }
 }
 
+/// Whether row-level security policies filter what the current role reads
+/// of the documents or the chunks: a search then reads its lists as it
+/// does under a metadata filter (an index scan can return rows the policy
+/// removes).
+pub fn row_security_filters() -> bool {
+    // SAFETY: catalog lookups by name inside a transaction; check_enable_rls
+    // only reads the relation's flags and the role's attributes.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(DATA_SCHEMA.as_ptr(), true);
+        [c"documents", c"chunks"].iter().any(|table| {
+            let relation = pg_sys::get_relname_relid(table.as_ptr(), namespace);
+            relation != pg_sys::InvalidOid
+                && pg_sys::check_enable_rls(relation, pg_sys::InvalidOid, true)
+                    == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        })
+    }
+}
+
 /// Why the current transaction cannot write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadOnly {

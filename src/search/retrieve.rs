@@ -14,7 +14,7 @@ use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
 use crate::queries::{render, select_one, select_planned};
-use crate::security::as_extension_owner;
+use crate::security::{as_extension_owner, row_security_filters};
 use crate::{guc, queries};
 
 /// A query lexeme as ranking sees it.
@@ -152,7 +152,8 @@ pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<
     scored_rows(queries::SEARCH_FTS, &args, "full-text candidates", false)
 }
 
-/// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
+/// Nearest chunks by cosine distance. With a filter (or row-level security
+/// policies that filter the caller's rows), the HNSW scan runs in
 /// pgvector's iterative mode; if a very selective filter still leaves fewer
 /// than `limit` rows, an exact scan over the filtered documents completes it.
 pub fn vector_list(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
@@ -161,13 +162,14 @@ pub fn vector_list(qvec: &[f32], dimension: i32, limit: i64, filter: &Option<Jso
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
     // (~40 ms at 10,000 chunks of 1024 dimensions, against ~5 ms).
     let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef), ("enable_seqscan", "off".to_string())];
-    if filter.is_some() {
+    let filtered = filter.is_some() || row_security_filters();
+    if filtered {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
     let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), filter_arg(filter)];
     let sql = render(queries::SEARCH_VECTOR, Some(dimension));
     let mut hits = with_local_settings(&settings, || distance_rows(&sql, &args));
-    if filter.is_some() && (hits.len() as i64) < limit {
+    if filtered && (hits.len() as i64) < limit {
         hits = distance_rows(&render(queries::SEARCH_VECTOR_FILTERED_EXACT, Some(dimension)), &args);
     }
     hits

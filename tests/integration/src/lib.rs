@@ -335,6 +335,21 @@ impl Drop for Cluster {
     }
 }
 
+/// The SQL block that follows the line starting with `**{label}**` in the
+/// Security section of README.md.
+pub fn readme_recipe(label: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let section = readme.split("\n## Security\n").nth(1).expect("README.md has a Security section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let after = section
+        .split(&format!("\n**{label}**"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no **{label}** recipe in README.md's Security section"));
+    let block = after.split("```sql\n").nth(1).expect("an sql block after the label");
+    block.split("\n```").next().expect("a closed sql block").to_string()
+}
+
 /// DROP/CREATE DATABASE refuse to run in a transaction block, so they go as
 /// separate simple-protocol statements.
 fn recreate_database(admin: &mut Client, name: &str) {
