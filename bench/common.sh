@@ -2,7 +2,9 @@
 #
 # Settings (environment variables, all optional):
 #   RAG_BENCH_PG_CONFIG  pg_config of the PostgreSQL to benchmark
-#                        (default: the repository's embedded PostgreSQL 18)
+#                        (default: the repository's embedded PostgreSQL 18,
+#                        or a private copy of it for scripts that call
+#                        use_private_postgres)
 #   RAG_BENCH_TARGET_DIR cargo target directory (default: $CARGO_TARGET_DIR or target/)
 #   RAG_BENCH_PGRX_HOME  PGRX_HOME for building the extension (default: $PGRX_HOME or ~/.pgrx)
 #   RAG_BENCH_SHARED     data directory (default: ../shared next to the repository)
@@ -28,6 +30,35 @@ require_shared() {
     done
     [ "$missing" -eq 0 ] || exit 0
     SHARED="$(cd "$SHARED" && pwd)"
+}
+
+# Points RAG_BENCH_PG_CONFIG (and RAG_BENCH_PGRX_HOME) at a private copy of
+# the embedded PostgreSQL in target/bench-pg, unless RAG_BENCH_PG_CONFIG is
+# set: the release build is then installed there, never into the
+# installation the demo cluster (or another running server) has loaded.
+use_private_postgres() {
+    [ -z "${RAG_BENCH_PG_CONFIG:-}" ] || return 0
+    mkdir -p "$ROOT/target"
+    # One benchmark at a time installs into (and runs servers from) the copy.
+    exec 8>"$ROOT/target/bench-pg.lock"
+    if ! flock -n 8; then
+        echo "[bench] another benchmark of this checkout uses target/bench-pg" >&2
+        exit 1
+    fi
+    # setup.sh points the PGRX_HOME it is given at the embedded PostgreSQL:
+    # give it the benchmark's own, not the default one others may use.
+    export RAG_BENCH_PGRX_HOME="${RAG_BENCH_PGRX_HOME:-$ROOT/target/bench-pgrx}"
+    mkdir -p "$RAG_BENCH_PGRX_HOME"
+    PGRX_HOME="$RAG_BENCH_PGRX_HOME" bash scripts/setup.sh
+    # shellcheck source=scripts/env.sh
+    source scripts/env.sh
+    # shellcheck source=scripts/copy_postgres.sh
+    source scripts/copy_postgres.sh
+    local prefix
+    prefix="$(copy_postgres "$(dirname "$RAG_PG_BINDIR")" "$ROOT/target/bench-pg")"
+    if [ "$(id -u)" -eq 0 ]; then chmod -R o+rX "$ROOT/target/bench-pg"; fi
+    export RAG_BENCH_PG_CONFIG="$prefix/bin/pg_config"
+    printf '[configs]\npg18 = "%s"\n' "$RAG_BENCH_PG_CONFIG" > "$RAG_BENCH_PGRX_HOME/config.toml"
 }
 
 bench_setup() {

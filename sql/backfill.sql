@@ -88,6 +88,7 @@ INSERT INTO rag_search.chunk_counts (chunks, embedded) VALUES (0, 0);
 -- row. SKIP LOCKED: concurrent compactions take disjoint rows and never wait.
 CREATE FUNCTION rag_search.compact_chunk_counts() RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rag_search.require_writable('rag_search.compact_chunk_counts()');
     WITH old AS (
         DELETE FROM rag_search.chunk_counts
         WHERE ctid = ANY (ARRAY(

@@ -105,6 +105,7 @@ CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.c
 CREATE FUNCTION rag_search.postings_rebuild() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.postings_rebuild()');
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rag_search.postings_merge'));
     TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
     UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;

@@ -91,6 +91,7 @@ DECLARE
                            JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
                            WHERE e.extname = 'vector');
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.embedding_index_rebuild()');
     DROP INDEX IF EXISTS rag_search.chunks_embedding_hnsw;
     EXECUTE format(
         'CREATE INDEX chunks_embedding_hnsw ON rag_search.chunks USING hnsw '
@@ -105,6 +106,7 @@ SELECT rag_search.embedding_index_rebuild(embedding_dim) FROM rag_search.index_s
 CREATE FUNCTION rag_search.tsvector_rebuild(config regconfig) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.tsvector_rebuild()');
     ALTER TABLE rag_search.chunks DROP COLUMN tsv;
     EXECUTE format(
         'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '

@@ -81,6 +81,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     emptied text[];
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.term_stats_compact()');
     IF due_only AND (SELECT coalesce(sum(abs(d.chunks)), 0) FROM rag_search.corpus_stats_delta d)
                     < greatest(1, least(20000, (SELECT chunks / 10 FROM rag_search.corpus_stats))) THEN
         RETURN false;
@@ -119,6 +120,7 @@ END $$;
 -- change, or to repair statistics).
 CREATE FUNCTION rag_search.term_stats_rebuild() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rag_search.require_writable('rag_search.term_stats_rebuild()');
     SELECT pg_advisory_xact_lock(hashtext('rag_search.term_stats_compact'));
     DELETE FROM rag_search.term_stats_delta;
     DELETE FROM rag_search.corpus_stats_delta;

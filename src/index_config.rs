@@ -84,6 +84,7 @@ fn rag_set_embedding_model(
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_set_embedding_model()");
     let model = model.map(str::to_string).unwrap_or_else(guc::embedding_model);
     let dimension = dimension.unwrap_or_else(guc::embedding_dimension);
     if model.trim().is_empty() {
@@ -132,6 +133,7 @@ fn rag_set_embedding_model(
 #[search_path(pg_catalog, pg_temp)]
 fn rag_set_text_search_config(config: Option<&str>) -> String {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_set_text_search_config()");
     let Some(config) = config.filter(|c| !c.trim().is_empty()) else {
         invalid_parameter(
             "text search configuration must not be NULL or empty",

@@ -40,6 +40,7 @@ fn rag_upsert_document(
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_upsert_document()");
     let doc = DocumentInput::from_args(doc_id, title, content, metadata.map(|j| j.0), source, None);
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
@@ -71,6 +72,7 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_upsert_documents()");
     let Some(JsonB(value)) = documents else {
         null_value(
             "rag_upsert_documents: documents must not be NULL",
@@ -106,6 +108,7 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
 #[search_path(pg_catalog, pg_temp)]
 fn rag_delete_document(doc_id: Option<&str>) -> bool {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_delete_document()");
     let doc_id = validate_doc_id(doc_id, None);
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];

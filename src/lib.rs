@@ -23,7 +23,15 @@ mod security;
 mod sql_types;
 mod stats;
 
-extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_config::rag_search::index_text, index_config::rag_search::index_tsvector]);
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [
+        index_config::rag_search::index_text,
+        index_config::rag_search::index_tsvector,
+        security::rag_search::require_writable
+    ]
+);
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
 extension_sql_file!("../sql/postings.sql", name = "postings", requires = ["search_schema", postings::rag_search::postings_merge]);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);

@@ -46,6 +46,7 @@ mod rag_search {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn postings_merge(due_only: default!(bool, "false")) -> i64 {
+        crate::security::require_writable("rag_search.postings_merge()");
         super::merge(due_only)
     }
 }

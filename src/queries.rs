@@ -20,8 +20,8 @@ use std::ffi::CStr;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
-use pgrx::PgSqlErrorCode;
+use pgrx::spi::{OwnedPreparedStatement, Spi, SpiClient, SpiTupleTable};
+use pgrx::{FromDatum, IntoDatum, PgSqlErrorCode};
 
 use crate::error::{raise, OrRaise};
 
@@ -30,6 +30,23 @@ thread_local! {
     /// the life of the backend: planning them costs as much as running
     /// them. PostgreSQL's plan cache revalidates them after DDL.
     static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// The first column of the first row a read-only statement returns (None
+/// for no row or NULL). pgrx's `Spi::get_one*`, `Spi::run*` and
+/// `SpiClient::update` mark the transaction as writing (they assign it a
+/// transaction id, which a hot standby refuses and which makes a primary
+/// write a commit record): read paths run their statements through
+/// `select` only.
+pub fn select_one<A: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid], context: &str) -> Option<A> {
+    Spi::connect(|client| {
+        let rows = client.select(sql, Some(1), args).or_raise(context);
+        if rows.is_empty() {
+            None
+        } else {
+            rows.first().get_one::<A>().or_raise(context)
+        }
+    })
 }
 
 /// Runs a read-only statement through a plan kept per backend. For

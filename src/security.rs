@@ -1,5 +1,5 @@
-//! Who the extension's own bookkeeping runs as, and whether the installed
-//! SQL objects belong to this library.
+//! Who the extension's own bookkeeping runs as, whether the installed SQL
+//! objects belong to this library, and whether this transaction may write.
 //!
 //! Search and ingestion run as the caller, so table privileges and row-level
 //! security apply to what they read and write. The extension's bookkeeping —
@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::ffi::CStr;
 
 use pgrx::pg_sys;
-use pgrx::spi::Spi;
+use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 use crate::error::raise;
@@ -87,7 +87,7 @@ pub fn require_current_schema() {
         return;
     }
     let library = env!("CARGO_PKG_VERSION");
-    let installed = Spi::get_one::<String>(queries::EXTENSION_VERSION).ok().flatten();
+    let installed = queries::select_one::<String>(queries::EXTENSION_VERSION, &[], "read the installed version");
     match installed {
         Some(v) if v == library => SCHEMA_CHECKED.with(|c| c.set(true)),
         Some(v) => raise(
@@ -96,5 +96,88 @@ pub fn require_current_schema() {
             format!("Run ALTER EXTENSION rag_search UPDATE TO '{library}' (see docs/runbook.md, Upgrading)."),
         ),
         None => {}
+    }
+}
+
+/// Whether row-level security policies filter what the current role reads
+/// of the documents or the chunks: a search then reads its lists as it
+/// does under a metadata filter (an index scan can return rows the policy
+/// removes).
+pub fn row_security_filters() -> bool {
+    // SAFETY: catalog lookups by name inside a transaction; check_enable_rls
+    // only reads the relation's flags and the role's attributes.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(DATA_SCHEMA.as_ptr(), true);
+        [c"documents", c"chunks"].iter().any(|table| {
+            let relation = pg_sys::get_relname_relid(table.as_ptr(), namespace);
+            relation != pg_sys::InvalidOid
+                && pg_sys::check_enable_rls(relation, pg_sys::InvalidOid, true)
+                    == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        })
+    }
+}
+
+/// Why the current transaction cannot write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOnly {
+    /// The server is a hot standby (or still recovering).
+    Standby,
+    /// A read-only transaction on a primary.
+    Transaction,
+}
+
+/// None when the current transaction may write.
+pub fn read_only() -> Option<ReadOnly> {
+    // SAFETY: plain reads of backend-global state.
+    unsafe {
+        if pg_sys::RecoveryInProgress() {
+            Some(ReadOnly::Standby)
+        } else if pg_sys::XactReadOnly {
+            Some(ReadOnly::Transaction)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether the current transaction may write: searches skip their
+/// bookkeeping writes (the query-embedding cache) when it may not.
+pub fn writable() -> bool {
+    read_only().is_none()
+}
+
+/// Raises 25006 (read_only_sql_transaction) with a hint when the current
+/// transaction cannot write: every function of the extension that writes
+/// calls it first, so that on a hot standby or in a read-only transaction it
+/// fails at once with a clear message rather than halfway through.
+pub fn require_writable(action: &str) {
+    match read_only() {
+        None => {}
+        Some(ReadOnly::Standby) => raise(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("{action} cannot run on a hot standby"),
+            "This server is a read-only replica: connect to the primary to ingest, change the model or run the \
+             backfill. Searches, rag_stats() and rag_backfill_status() work here.",
+        ),
+        Some(ReadOnly::Transaction) => raise(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("{action} cannot run in a read-only transaction"),
+            "Run it in a read-write transaction on the primary (BEGIN READ WRITE, or SET \
+             default_transaction_read_only = off).",
+        ),
+    }
+}
+
+#[pg_schema]
+mod rag_search {
+    use pgrx::prelude::*;
+
+    /// Raises 25006 with a hint when the current transaction cannot write
+    /// (hot standby, read-only transaction). The extension's SQL functions
+    /// that write call it first, as its Rust functions do.
+    #[pg_extern]
+    #[search_path(pg_catalog, pg_temp)]
+    fn require_writable(action: &str) {
+        super::require_writable(action);
     }
 }

@@ -32,6 +32,18 @@ ALTER FUNCTION @extschema@.rag_set_text_search_config(text) SET search_path = pg
 ALTER FUNCTION @extschema@.rag_upsert_document(text, text, text, jsonb, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION @extschema@.rag_upsert_documents(jsonb) SET search_path = pg_catalog, pg_temp;
 
+-- Functions that write refuse at once, with 25006 and a hint, on a hot
+-- standby and in a read-only transaction: the SQL functions below call this
+-- one first, as the Rust functions do.
+CREATE FUNCTION rag_search."require_writable"(
+	"action" TEXT
+) RETURNS void
+STRICT
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'require_writable_wrapper';
+REVOKE EXECUTE ON FUNCTION rag_search.require_writable(text) FROM PUBLIC;
+
 -- Embeddings: no declared dimension on the column (a dump restores into a
 -- fresh installation whatever the dimension), an expression HNSW index at
 -- the current dimension, and a check that the recorded dimension is the
@@ -48,6 +60,7 @@ DECLARE
                            JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
                            WHERE e.extname = 'vector');
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.embedding_index_rebuild()');
     DROP INDEX IF EXISTS rag_search.chunks_embedding_hnsw;
     EXECUTE format(
         'CREATE INDEX chunks_embedding_hnsw ON rag_search.chunks USING hnsw '
@@ -59,6 +72,7 @@ SELECT rag_search.embedding_index_rebuild(embedding_dim) FROM rag_search.index_s
 CREATE FUNCTION rag_search.tsvector_rebuild(config regconfig) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.tsvector_rebuild()');
     ALTER TABLE rag_search.chunks DROP COLUMN tsv;
     EXECUTE format(
         'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '
@@ -126,6 +140,76 @@ BEGIN
     RETURN NULL;
 END $$;
 ALTER FUNCTION rag_search.term_stats_reset() SECURITY DEFINER;
+
+-- The statistics and counter maintenance refuse to run where nothing can be
+-- written (see rag_search.require_writable above).
+CREATE OR REPLACE FUNCTION rag_search.term_stats_compact(due_only boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    emptied text[];
+BEGIN
+    PERFORM rag_search.require_writable('rag_search.term_stats_compact()');
+    IF due_only AND (SELECT coalesce(sum(abs(d.chunks)), 0) FROM rag_search.corpus_stats_delta d)
+                    < greatest(1, least(20000, (SELECT chunks / 10 FROM rag_search.corpus_stats))) THEN
+        RETURN false;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('rag_search.term_stats_compact')) THEN
+        RETURN false;
+    END IF;
+    -- Only the compactor (under the advisory lock) writes term_stats, so a
+    -- plain update of known lexemes plus an insert of new ones is safe.
+    WITH moved AS (DELETE FROM rag_search.term_stats_delta RETURNING lexemes, dfs),
+         summed AS (
+             SELECT u.lexeme, sum(u.df)::bigint AS df
+             FROM moved, unnest(moved.lexemes, moved.dfs) AS u(lexeme, df)
+             GROUP BY u.lexeme),
+         updated AS (
+             UPDATE rag_search.term_stats AS t SET df = t.df + s.df
+             FROM summed s WHERE t.lexeme = s.lexeme AND s.df <> 0
+             RETURNING t.lexeme, t.df),
+         inserted AS (
+             INSERT INTO rag_search.term_stats (lexeme, df)
+             SELECT s.lexeme, s.df FROM summed s
+             WHERE s.df > 0 AND NOT EXISTS (SELECT FROM updated u WHERE u.lexeme = s.lexeme)
+             RETURNING 1)
+    SELECT array_agg(u.lexeme) INTO emptied FROM updated u WHERE u.df <= 0;
+    IF emptied IS NOT NULL THEN
+        DELETE FROM rag_search.term_stats WHERE lexeme = ANY (emptied) AND df <= 0;
+    END IF;
+    WITH moved AS (DELETE FROM rag_search.corpus_stats_delta RETURNING chunks, lexemes)
+    UPDATE rag_search.corpus_stats
+    SET chunks = chunks + (SELECT coalesce(sum(chunks), 0) FROM moved),
+        lexemes = lexemes + (SELECT coalesce(sum(lexemes), 0) FROM moved);
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION rag_search.term_stats_rebuild() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rag_search.require_writable('rag_search.term_stats_rebuild()');
+    SELECT pg_advisory_xact_lock(hashtext('rag_search.term_stats_compact'));
+    DELETE FROM rag_search.term_stats_delta;
+    DELETE FROM rag_search.corpus_stats_delta;
+    DELETE FROM rag_search.term_stats;
+    INSERT INTO rag_search.term_stats (lexeme, df)
+    SELECT u.lexeme, count(*) FROM rag_search.chunks c, unnest(c.tsv) AS u GROUP BY u.lexeme;
+    UPDATE rag_search.corpus_stats
+    SET chunks = (SELECT count(*) FROM rag_search.chunks),
+        lexemes = (SELECT coalesce(sum(length(tsv)), 0) FROM rag_search.chunks);
+$$;
+
+CREATE OR REPLACE FUNCTION rag_search.compact_chunk_counts() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rag_search.require_writable('rag_search.compact_chunk_counts()');
+    WITH old AS (
+        DELETE FROM rag_search.chunk_counts
+        WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM rag_search.chunk_counts
+            WHERE at < clock_timestamp() - interval '2 minutes'
+            FOR UPDATE SKIP LOCKED))
+        RETURNING at, chunks, embedded)
+    INSERT INTO rag_search.chunk_counts (at, chunks, embedded)
+    SELECT max(at), sum(chunks), sum(embedded) FROM old HAVING count(*) > 0;
+$$;
 
 -- The query-embedding cache is keyed by everything that decides a vector
 -- and is private to the extension's code.
@@ -304,6 +388,7 @@ CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.c
 CREATE FUNCTION rag_search.postings_rebuild() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM rag_search.require_writable('rag_search.postings_rebuild()');
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rag_search.postings_merge'));
     TRUNCATE rag_search.postings, rag_search.postings_pending, rag_search.postings_dead;
     UPDATE rag_search.postings_state SET gc_upto = NULL, gc_lexeme = NULL, gc_cell = NULL, gc_block = NULL;

@@ -64,6 +64,7 @@ fn rag_backfill_start(
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_start()");
     let mode = match mode {
         Some(m) => Mode::parse(m).unwrap_or_else(|e| invalid_parameter(e, "Use 'bootstrap' or 'maintenance'.")),
         None => Mode::parse(&settings::mode_setting()).unwrap_or_else(|e| {
@@ -99,6 +100,7 @@ fn rag_backfill_stop() -> TableIterator<
     (name!(stop_requested, bool), name!(pid, Option<i32>), name!(state, String)),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_stop()");
     let row = Spi::connect_mut(|client| {
         let alive = store::worker_holder(client);
         let args: [DatumWithOid; 1] = [alive.is_some().into()];
@@ -129,6 +131,7 @@ fn rag_backfill_resume() -> TableIterator<
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_resume()");
     let row = Spi::connect_mut(|client| {
         if let Some(pid) = store::worker_holder(client) {
             let withdrawn = !client

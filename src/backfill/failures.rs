@@ -17,6 +17,7 @@ fn rag_backfill_retry_failed(
     include_waiting: default!(bool, "false"),
 ) -> i64 {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_retry_failed()");
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 2] = [chunk_ids.into(), include_waiting.into()];
         client.update(queries::BACKFILL_FAILURES_RESET, None, &args).or_raise("reset failures").len() as i64
@@ -31,6 +32,7 @@ fn rag_backfill_retry_failed(
 #[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_recount() -> TableIterator<'static, (name!(total, i64), name!(embedded, i64))> {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_recount()");
     let row = Spi::connect_mut(|client| {
         client.update(queries::BACKFILL_RECOUNT, None, &[]).or_raise("recount chunks");
         let t = client.select(queries::STATS_COUNTS, None, &[]).or_raise("count chunks").first();

@@ -11,6 +11,7 @@ use rag_core::backfill::{chunks_per_second, coverage_text, derive_state, eta_sec
 use super::{WORKER_LOCK_CLASS, WORKER_LOCK_ID};
 use crate::error::{raise, OrRaise};
 use crate::queries;
+use crate::security::ReadOnly;
 
 type StatusRow = (
     i64,
@@ -137,6 +138,8 @@ fn read_status() -> StatusRow {
             Ok(n) => n,
             Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("coverage: {e}"), ""),
         };
+        // A hot standby cannot see the primary's worker lock.
+        let alive = (crate::security::read_only() != Some(ReadOnly::Standby)).then_some(alive);
         let state = derive_state(&recorded, stop_requested, alive).as_str().to_string();
         (
             total,

@@ -38,6 +38,7 @@ fn rag_backfill_step(
     ),
 > {
     crate::security::require_current_schema();
+    crate::security::require_writable("rag_backfill_step()");
     let batch = batch.unwrap_or_else(settings::batch_size);
     if !(1..=MAX_BATCH_SIZE).contains(&batch) {
         invalid_parameter(

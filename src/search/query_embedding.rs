@@ -8,7 +8,7 @@ use rag_core::embed::{apply_template, EmbedError};
 
 use crate::embedding::{config_for, embed_in_backend, Target};
 use crate::error::OrRaise;
-use crate::security::as_extension_owner;
+use crate::security::{as_extension_owner, writable};
 use crate::{guc, queries};
 
 /// Every this many inserts (counted across sessions by a sequence) trims the
@@ -38,17 +38,12 @@ pub fn query_vector(q: &str, target: &Target, deadline: Option<Duration>) -> Res
     }
     let mut vectors = embed_in_backend(cfg, std::slice::from_ref(&input))?;
     let v = vectors.pop().unwrap_or_default();
+    // In a read-only transaction or on a hot standby search still works;
+    // the cache is just not written.
     if max_entries > 0 && writable() {
         as_extension_owner(|| cache_put(&key, &v, max_entries));
     }
     Ok(v)
-}
-
-/// False in a read-only transaction or on a hot standby: search still works,
-/// the cache is just not written.
-fn writable() -> bool {
-    // SAFETY: reads of backend-global state.
-    unsafe { !pg_sys::XactReadOnly && !pg_sys::RecoveryInProgress() }
 }
 
 fn cache_get(key: &[u8], dimension: i32) -> Option<Vec<f32>> {

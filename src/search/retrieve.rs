@@ -14,8 +14,8 @@ use rag_core::search::pgvector_has_iterative_scan;
 use rag_core::tsvector::Bm25Query;
 
 use crate::error::OrRaise;
-use crate::queries::{render, select_planned};
-use crate::security::as_extension_owner;
+use crate::queries::{render, select_one, select_planned};
+use crate::security::{as_extension_owner, row_security_filters};
 use crate::{guc, queries};
 
 /// A query lexeme as ranking sees it.
@@ -165,7 +165,8 @@ pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<
     scored_rows(queries::SEARCH_FTS, &args, "full-text candidates", false)
 }
 
-/// Nearest chunks by cosine distance. With a filter, the HNSW scan runs in
+/// Nearest chunks by cosine distance. With a filter (or row-level security
+/// policies that filter the caller's rows), the HNSW scan runs in
 /// pgvector's iterative mode where pgvector has it (`iterative_scan`); if a
 /// selective filter still leaves fewer than `limit` rows, an exact scan
 /// over the filtered documents completes it.
@@ -181,13 +182,14 @@ pub fn vector_list(
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
     // (~40 ms at 10,000 chunks of 1024 dimensions, against ~5 ms).
     let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef), ("enable_seqscan", "off".to_string())];
-    if filter.is_some() && iterative_scan {
+    let filtered = filter.is_some() || row_security_filters();
+    if filtered && iterative_scan {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
     let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), filter_arg(filter)];
     let sql = render(queries::SEARCH_VECTOR, Some(dimension));
     let mut hits = with_local_settings(&settings, || distance_rows(&sql, &args));
-    if filter.is_some() && (hits.len() as i64) < limit {
+    if filtered && (hits.len() as i64) < limit {
         hits = distance_rows(&render(queries::SEARCH_VECTOR_FILTERED_EXACT, Some(dimension)), &args);
     }
     hits
@@ -362,16 +364,16 @@ pub fn with_local_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R
     let mut previous: Vec<(&str, Option<String>)> = Vec::with_capacity(settings.len());
     for (name, value) in settings {
         let args: [DatumWithOid; 1] = [(*name).into()];
-        let old = Spi::get_one_with_args::<String>(queries::SETTING_READ, &args).or_raise("read setting");
+        let old = select_one::<String>(queries::SETTING_READ, &args, "read setting");
         previous.push((name, old));
         let args: [DatumWithOid; 2] = [(*name).into(), value.as_str().into()];
-        Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("apply setting");
+        select_one::<String>(queries::SETTING_APPLY, &args, "apply setting");
     }
     let result = f();
     for (name, old) in previous {
         if let Some(old) = old {
             let args: [DatumWithOid; 2] = [name.into(), old.as_str().into()];
-            Spi::run_with_args(queries::SETTING_APPLY, &args).or_raise("restore setting");
+            select_one::<String>(queries::SETTING_APPLY, &args, "restore setting");
         }
     }
     result

@@ -387,8 +387,11 @@ impl WorkerState {
 
 /// Derives the reported state from the recorded one (`idle`, `starting`,
 /// `running`, `stopped`, `finished`), the stop flag, and whether a process
-/// holds the worker lock right now.
-pub fn derive_state(recorded: &str, stop_requested: bool, alive: bool) -> WorkerState {
+/// holds the worker lock right now — None where that cannot be known: a hot
+/// standby replays the primary's recorded state but cannot see the
+/// primary's locks, so it reports what the primary recorded.
+pub fn derive_state(recorded: &str, stop_requested: bool, alive: Option<bool>) -> WorkerState {
+    let alive = alive.unwrap_or(matches!(recorded, "running" | "starting"));
     match (alive, recorded) {
         (true, _) if stop_requested => WorkerState::Stopping,
         (true, _) => WorkerState::Running,
@@ -760,13 +763,19 @@ mod tests {
 
     #[test]
     fn backfill_state_derivation() {
-        assert_eq!(derive_state("running", false, true), WorkerState::Running);
-        assert_eq!(derive_state("running", true, true), WorkerState::Stopping);
-        assert_eq!(derive_state("running", false, false), WorkerState::Crashed);
-        assert_eq!(derive_state("starting", false, false), WorkerState::Crashed);
-        assert_eq!(derive_state("stopped", false, false), WorkerState::Stopped);
-        assert_eq!(derive_state("finished", false, false), WorkerState::Idle);
-        assert_eq!(derive_state("idle", false, false), WorkerState::Idle);
+        assert_eq!(derive_state("running", false, Some(true)), WorkerState::Running);
+        assert_eq!(derive_state("running", true, Some(true)), WorkerState::Stopping);
+        assert_eq!(derive_state("running", false, Some(false)), WorkerState::Crashed);
+        assert_eq!(derive_state("starting", false, Some(false)), WorkerState::Crashed);
+        assert_eq!(derive_state("stopped", false, Some(false)), WorkerState::Stopped);
+        assert_eq!(derive_state("finished", false, Some(false)), WorkerState::Idle);
+        assert_eq!(derive_state("idle", false, Some(false)), WorkerState::Idle);
+        // On a hot standby: the primary's recorded state.
+        assert_eq!(derive_state("running", false, None), WorkerState::Running);
+        assert_eq!(derive_state("starting", false, None), WorkerState::Running);
+        assert_eq!(derive_state("running", true, None), WorkerState::Stopping);
+        assert_eq!(derive_state("stopped", false, None), WorkerState::Stopped);
+        assert_eq!(derive_state("finished", false, None), WorkerState::Idle);
     }
 
     #[test]

@@ -292,3 +292,41 @@ pub fn assert_bookkeeping_matches_recount(c: &mut Client) {
     let recount = c.query_one("SELECT total, embedded FROM rag_backfill_recount()", &[]).expect("recount");
     assert_eq!((recount.get::<_, i64>(0), recount.get::<_, i64>(1)), counted, "rag_backfill_recount()");
 }
+
+/// Every (lexeme, chunk id, term frequency, chunk length) the postings
+/// hold, decoded and sorted.
+fn stored_postings(c: &mut Client) -> Vec<(String, i64, u16, u32)> {
+    let mut out = Vec::new();
+    for row in c.query("SELECT lexeme, data FROM rag_search.postings", &[]).expect("read postings") {
+        let lexeme: String = row.get(0);
+        let data: Vec<u8> = row.get(1);
+        let block = rag_core::blocks::decode_block(&data).unwrap_or_else(|e| panic!("postings of {lexeme:?}: {e}"));
+        out.extend(block.into_iter().map(|p| (lexeme.clone(), p.chunk_id, p.tf, p.dl)));
+    }
+    out.sort();
+    out
+}
+
+/// Asserts that the postings, once everything pending is merged and every
+/// deleted chunk removed, are exactly what rag_search.postings_rebuild()
+/// makes from the chunks (the rebuild is rolled back).
+pub fn assert_postings_match_rebuild(c: &mut Client) {
+    let drained = (0..50).any(|_| {
+        c.batch_execute("SELECT rag_search.postings_merge()").expect("merge postings");
+        let left: i64 = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM rag_search.postings_pending) + (SELECT count(*) FROM rag_search.postings_dead)",
+                &[],
+            )
+            .expect("count pending postings")
+            .get(0);
+        left == 0
+    });
+    assert!(drained, "postings merges never finished");
+    let stored = stored_postings(c);
+    assert!(!stored.is_empty(), "no postings");
+    c.batch_execute("BEGIN; SELECT rag_search.postings_rebuild()").expect("rebuild postings");
+    let rebuilt = stored_postings(c);
+    c.batch_execute("ROLLBACK").expect("roll the rebuild back");
+    assert!(stored == rebuilt, "postings ({} entries) differ from a rebuild ({} entries)", stored.len(), rebuilt.len());
+}

@@ -112,6 +112,35 @@ pub fn pg_command(program: &Path) -> Command {
     }
 }
 
+/// A new data directory path under target/it-clusters (not created: initdb
+/// and pg_basebackup create it as the cluster's OS user).
+fn new_data_dir(name: &str) -> PathBuf {
+    let base = workspace_root().join("target/it-clusters");
+    std::fs::create_dir_all(&base).expect("create target/it-clusters");
+    // World-writable + sticky like /tmp, so the cluster user can create its directory.
+    let _ = Command::new("chmod").arg("1777").arg(&base).status();
+    base.join(format!("{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)))
+}
+
+/// Appends `text` to the cluster's postgresql.auto.conf, which belongs to
+/// the cluster's OS user.
+fn append_conf(data_dir: &Path, text: &str) {
+    let conf_path = data_dir.join("postgresql.auto.conf");
+    let mut tee = pg_command(Path::new("/usr/bin/tee"))
+        .arg("-a")
+        .arg(&conf_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn tee");
+    {
+        use std::io::Write;
+        let stdin = tee.stdin.as_mut().expect("tee stdin");
+        stdin.write_all(text.as_bytes()).expect("write conf");
+    }
+    assert!(tee.wait().map(|s| s.success()).unwrap_or(false), "writing {conf_path:?} failed");
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(54329)
 }
@@ -122,15 +151,7 @@ impl Cluster {
     /// initdb + start a new cluster under target/it-clusters.
     pub fn start(name: &str, options: ClusterOptions) -> Cluster {
         let bindir = options.bindir.clone().unwrap_or_else(bindir);
-        let base = workspace_root().join("target/it-clusters");
-        std::fs::create_dir_all(&base).expect("create target/it-clusters");
-        // World-writable + sticky like /tmp, so the cluster user can create its directory.
-        let _ = Command::new("chmod").arg("1777").arg(&base).status();
-        let data_dir = base.join(format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
+        let data_dir = new_data_dir(name);
         let out = pg_command(&bindir.join("initdb"))
             .args(["-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-U"])
             .arg(pg_user())
@@ -148,24 +169,72 @@ impl Cluster {
         for (k, v) in &options.settings {
             conf.push_str(&format!("{k} = {v}\n"));
         }
-        let conf_path = data_dir.join("postgresql.auto.conf");
-        // postgresql.auto.conf is owned by the cluster user: append through it.
-        let mut tee = pg_command(Path::new("/usr/bin/tee"))
-            .arg("-a")
-            .arg(&conf_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn tee");
-        {
-            use std::io::Write;
-            let stdin = tee.stdin.as_mut().expect("tee stdin");
-            stdin.write_all(conf.as_bytes()).expect("write conf");
-        }
-        assert!(tee.wait().map(|s| s.success()).unwrap_or(false), "writing {conf_path:?} failed");
+        append_conf(&data_dir, &conf);
         let mut c = Cluster { port, data_dir, bindir, stopped: true };
         c.pg_ctl_start();
         c
+    }
+
+    /// A hot standby of this (running) cluster: a base backup taken with
+    /// `pg_basebackup -R` (which writes `standby.signal` and the
+    /// `primary_conninfo` of streaming replication), started on its own
+    /// port with the primary's settings plus `options.settings`.
+    pub fn start_standby(&self, name: &str, options: ClusterOptions) -> Cluster {
+        let data_dir = new_data_dir(name);
+        let out = pg_command(&self.bindir.join("pg_basebackup"))
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-R", "-X", "stream", "-c", "fast", "-d"])
+            .arg(format!("host=127.0.0.1 port={} user={}", self.port, pg_user()))
+            .output()
+            .expect("run pg_basebackup");
+        assert!(out.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&out.stderr));
+        // The backup holds the primary's log so far: the standby starts its own.
+        let _ = pg_command(Path::new("/bin/rm")).arg("-f").arg(data_dir.join("server.log")).status();
+        let port = free_port();
+        let mut conf = format!("\n# hot standby of port {}\nport = {port}\nhot_standby = on\n", self.port);
+        for (k, v) in &options.settings {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
+        append_conf(&data_dir, &conf);
+        let mut c = Cluster { port, data_dir, bindir: self.bindir.clone(), stopped: true };
+        c.pg_ctl_start();
+        c
+    }
+
+    /// Waits until `standby` has replayed all the WAL this primary has
+    /// written so far (panics after two minutes).
+    pub fn wait_for_replay(&self, standby: &Cluster) {
+        let lsn: String = self
+            .connect("postgres")
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+            .expect("read the primary's WAL position")
+            .get(0);
+        let mut client = standby.connect("postgres");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let replayed: bool = client
+                .query_one("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)", &[&lsn])
+                .expect("read the standby's replay position")
+                .get(0);
+            if replayed {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the standby on port {} never replayed {lsn}", standby.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`, waiting until it
+    /// accepts writes).
+    pub fn promote(&self) {
+        let out = pg_command(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-w", "-t", "60", "promote"])
+            .output()
+            .expect("run pg_ctl promote");
+        assert!(out.status.success(), "pg_ctl promote failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     fn pg_ctl_start(&mut self) {
@@ -264,6 +333,21 @@ impl Drop for Cluster {
             let _ = pg_command(Path::new("/bin/rm")).arg("-rf").arg(&self.data_dir).status();
         }
     }
+}
+
+/// The SQL block that follows the line starting with `**{label}**` in the
+/// Security section of README.md.
+pub fn readme_recipe(label: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let section = readme.split("\n## Security\n").nth(1).expect("README.md has a Security section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let after = section
+        .split(&format!("\n**{label}**"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no **{label}** recipe in README.md's Security section"));
+    let block = after.split("```sql\n").nth(1).expect("an sql block after the label");
+    block.split("\n```").next().expect("a closed sql block").to_string()
 }
 
 /// DROP/CREATE DATABASE refuse to run in a transaction block, so they go as

@@ -4,7 +4,6 @@
 //! catalog shows exactly the privileges the recipes grant. Also: CREATE
 //! EXTENSION refuses a pre-existing rag_search_admin it did not create.
 
-use std::path::Path;
 use std::time::Duration;
 
 use fixture_embedder::{expected_vector, Fault};
@@ -12,22 +11,7 @@ use pgvector::Vector;
 use postgres::error::SqlState;
 use rag_search_integration::backfill::{status, wait_for_state, wait_until, SMALL_DIM, SMALL_NATIVE_DIM};
 use rag_search_integration::samples::embedded_samples_database;
-use rag_search_integration::{connect_dsn, shared_cluster, Client, Cluster, ClusterOptions};
-
-/// The SQL block that follows the line starting with `**{label}**` in the
-/// Security section of README.md.
-fn readme_recipe(label: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
-    let readme = std::fs::read_to_string(path).expect("README.md");
-    let section = readme.split("\n## Security\n").nth(1).expect("README.md has a Security section");
-    let section = section.split("\n## ").next().unwrap_or(section);
-    let after = section
-        .split(&format!("\n**{label}**"))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no **{label}** recipe in README.md's Security section"));
-    let block = after.split("```sql\n").nth(1).expect("an sql block after the label");
-    block.split("\n```").next().expect("a closed sql block").to_string()
-}
+use rag_search_integration::{connect_dsn, readme_recipe, shared_cluster, Client, Cluster, ClusterOptions};
 
 fn code_of(c: &mut Client, sql: &str) -> Option<SqlState> {
     c.batch_execute(sql).err().map(|e| e.code().cloned().unwrap_or_else(|| panic!("{sql}: {e}")))
