@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rag_core::fusion;
-use rag_core::search::{merge_candidates, title_like, Candidate, Ran, Ranking};
+use rag_core::search::{merge_candidates, title_like, Candidate, DocumentCap, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
 use super::fts::fts_top_k;
@@ -30,7 +30,8 @@ type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Opt
 /// usable, otherwise full-text + lexical, with a NOTICE), `hybrid`, `fts`,
 /// `vector`, `lexical`. `filter` restricts to documents whose metadata
 /// contains it. `options` overrides weights, fusion, rrf_k, oversample and
-/// adds `window` (neighbour context) and `require_all_keywords`.
+/// adds `window` (neighbour context), `require_all_keywords` and
+/// `max_per_document`.
 #[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(volatile, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
@@ -128,6 +129,7 @@ impl Request {
             oversample: o.oversample.max(1) as usize,
             require_all_keywords: o.require_all_keywords,
             shortlist: o.shortlist.max(1) as usize,
+            max_per_document: o.max_per_document.map(|n| n.max(1) as usize),
         }
     }
 }
@@ -178,16 +180,18 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
         let ids: Vec<i64> = round.iter().map(|&i| candidates[i].id).collect();
         let trigram = retrieve::trigram_signals(&ids, q);
         for &i in &round {
+            let c = &mut candidates[i];
             // A chunk deleted meanwhile scores 0: it has no row for the page.
-            let (title, lex) = trigram.get(&candidates[i].id).copied().unwrap_or((0.0, 0.0));
-            candidates[i].title = Some(title);
-            candidates[i].lex = Some(lex);
+            let (title, lex, document) = trigram.get(&c.id).copied().map_or((0.0, 0.0, None), |(t, l, d)| (t, l, Some(d)));
+            c.title = Some(title);
+            c.lex = Some(lex);
+            c.document = document;
         }
     }
     let order = ranking.rank(&candidates);
     let window = req.options.window.max(0);
-    let page = if req.options.require_all_keywords {
-        keyword_page(&order, &candidates, &words, q, req.top_k as usize, window)
+    let page = if req.options.require_all_keywords || ranking.max_per_document.is_some() {
+        filtered_page(&order, &candidates, &words, q, &req)
     } else {
         let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
         let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
@@ -289,20 +293,18 @@ fn contexts_of(ids: &[i64], rows: &HashMap<i64, ChunkRow>, window: i32) -> HashM
     retrieve::windows(&hits, window)
 }
 
-/// The first `top_k` hits, in rank order, whose window (the chunk and its
-/// neighbours, or the chunk alone) or title contains every query keyword.
-/// Rows and windows are read a page at a time, so memory stays bounded by
-/// two pages whatever the number of candidates.
-fn keyword_page(
-    order: &[(usize, f64)],
-    candidates: &[Candidate],
-    words: &[String],
-    q: &str,
-    top_k: usize,
-    window: i32,
-) -> Page {
+/// The first `top_k` hits, in rank order, that pass the request's filters:
+/// with `require_all_keywords`, hits whose window (the chunk and its
+/// neighbours, or the chunk alone) or title contains every query keyword;
+/// with `max_per_document`, at most that many hits of one document. Rows
+/// and windows are read a page at a time, so memory stays bounded by two
+/// pages whatever the number of candidates.
+fn filtered_page(order: &[(usize, f64)], candidates: &[Candidate], words: &[String], q: &str, req: &Request) -> Page {
+    let top_k = req.top_k.max(1) as usize;
+    let window = req.options.window.max(0);
+    let mut cap = DocumentCap::new(req.options.max_per_document.map(|n| n.max(1) as usize));
     let mut page = Page { hits: Vec::new(), rows: HashMap::new(), contexts: HashMap::new() };
-    for batch in order.chunks(top_k.max(1)) {
+    for batch in order.chunks(top_k) {
         let ids: Vec<i64> = batch.iter().map(|&(i, _)| candidates[i].id).collect();
         let mut rows = retrieve::chunk_rows(&ids, q, &needing_trigram(batch, candidates));
         let mut contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
@@ -311,15 +313,19 @@ fn keyword_page(
             let Some(row) = rows.remove(&id) else { continue };
             let context = contexts.remove(&id);
             let text = context.as_deref().unwrap_or(&row.content);
-            if keyword_window_match(words, &[text, &row.title]) {
-                page.hits.push((idx, score));
-                page.rows.insert(id, row);
-                if let Some(c) = context {
-                    page.contexts.insert(id, c);
-                }
-                if page.hits.len() == top_k {
-                    return page;
-                }
+            if req.options.require_all_keywords && !keyword_window_match(words, &[text, &row.title]) {
+                continue;
+            }
+            if !cap.admit(row.document_id) {
+                continue;
+            }
+            page.hits.push((idx, score));
+            page.rows.insert(id, row);
+            if let Some(c) = context {
+                page.contexts.insert(id, c);
+            }
+            if page.hits.len() == top_k {
+                return page;
             }
         }
     }

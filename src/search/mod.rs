@@ -10,3 +10,5 @@ pub mod retrieve;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod diversity_tests;
