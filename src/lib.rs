@@ -3,7 +3,9 @@
 //! A thin pgrx shell over the pgrx-free `rag_core` crate. One module per SQL
 //! surface: `ingest` (rag_upsert_document, ...), `index_config`
 //! (rag_set_embedding_model, ...), `stats` (rag_stats), `backfill`
-//! (rag_backfill_step, the background worker and its controls).
+//! (rag_backfill_step, the background worker and its controls), `search`
+//! (rag_hybrid_search, rag_candidate_pages), `evaluate` (rag_evaluate,
+//! rag_tune_weights).
 
 use pgrx::prelude::*;
 
@@ -13,6 +15,7 @@ mod bm25;
 mod backfill;
 mod embedding;
 mod error;
+mod evaluate;
 mod guc;
 mod index_config;
 mod ingest;

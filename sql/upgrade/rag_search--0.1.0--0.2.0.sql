@@ -208,6 +208,53 @@ BEGIN
 END $$;
 
 
+-- Evaluation and weight tuning on an operator's judged queries.
+CREATE FUNCTION @extschema@."rag_evaluate"(
+	"queries" regclass,
+	"qrels" regclass,
+	"modes" TEXT[] DEFAULT ARRAY['fts', 'vector', 'hybrid'],
+	"k" INT DEFAULT 10,
+	"options" jsonb DEFAULT NULL,
+	"filter" jsonb DEFAULT NULL
+) RETURNS TABLE (
+	"mode" TEXT,
+	"query_count" INT,
+	"ndcg_at_k" double precision,
+	"recall_at_k" double precision,
+	"mrr_at_k" double precision,
+	"hit_at_k" double precision,
+	"mean_latency_ms" double precision
+)
+VOLATILE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rag_evaluate_wrapper';
+
+CREATE FUNCTION @extschema@."rag_tune_weights"(
+	"queries" regclass,
+	"qrels" regclass,
+	"heldout_queries" regclass DEFAULT NULL,
+	"k" INT DEFAULT 10,
+	"options" jsonb DEFAULT NULL,
+	"filter" jsonb DEFAULT NULL
+) RETURNS TABLE (
+	"setting" TEXT,
+	"vector" double precision,
+	"fts" double precision,
+	"title" double precision,
+	"lexical" double precision,
+	"train_ndcg" double precision,
+	"heldout_ndcg" double precision,
+	"train_query_count" INT,
+	"heldout_query_count" INT,
+	"settings_tried" INT,
+	"search_options" jsonb
+)
+VOLATILE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rag_tune_weights_wrapper';
+
 -- Postings for full-text top k (see sql/postings.sql in the source): the
 -- tables, their triggers, the merge function, and the postings of every
 -- existing chunk (built at the end of this script).

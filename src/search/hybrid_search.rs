@@ -24,7 +24,7 @@ use crate::guc;
 use crate::sql_types::VectorArg;
 
 /// One result row (see the `name!`s of rag_hybrid_search).
-type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String, Option<String>);
+pub(crate) type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String, Option<String>);
 
 /// Hybrid retrieval in one call. Modes: `auto` (hybrid when embeddings are
 /// usable, otherwise full-text + lexical, with a NOTICE), `hybrid`, `fts`,
@@ -103,22 +103,27 @@ pub fn rag_hybrid_search_with_vector(
     TableIterator::new(search(q, Some(v), request))
 }
 
-struct Request {
-    top_k: i32,
-    mode: Mode,
-    filter: Option<JsonB>,
-    options: SearchOptions,
+/// A validated search request.
+pub(crate) struct Request {
+    pub top_k: i32,
+    pub mode: Mode,
+    pub filter: Option<JsonB>,
+    pub options: SearchOptions,
 }
 
 impl Request {
     fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonB>, options: Option<JsonB>) -> Self {
         let top_k = validate_top_k(top_k, "top_k");
-        let options = SearchOptions::from_json(options);
-        enforce_limits(top_k, options.oversample, options.window);
-        Request { top_k, mode, filter: validate_filter(filter), options }
+        Request::with_options(top_k, mode, validate_filter(filter), SearchOptions::from_json(options))
     }
 
-    fn ranking(&self, ran: Ran) -> Ranking {
+    /// From arguments already validated (but for the limits).
+    pub fn with_options(top_k: i32, mode: Mode, filter: Option<JsonB>, options: SearchOptions) -> Self {
+        enforce_limits(top_k, options.oversample, options.window);
+        Request { top_k, mode, filter, options }
+    }
+
+    pub fn ranking(&self, ran: Ran) -> Ranking {
         let o = &self.options;
         Ranking {
             ran,
@@ -134,12 +139,63 @@ impl Request {
     }
 }
 
-fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
-    let Some(q) = q else { return Vec::new() };
-    let q = clamp_query(q, guc::max_query_chars());
+/// A query with its candidates and their cheap signals, ready to rank.
+pub(crate) struct Prepared<'q> {
+    pub q: &'q str,
+    pub words: Vec<String>,
+    pub ranking: Ranking,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Runs a search: the result rows of `q` (`given_vector`: a precomputed
+/// query vector, else the server embeds the query when the mode needs it).
+pub(crate) fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
+    let Some(mut p) = prepare(q, given_vector, &req) else { return Vec::new() };
+    // The cascade: trigram signals for the candidates that can change the
+    // result, in rounds (rag_core::search::Ranking::next_trigram).
+    loop {
+        let round = p.ranking.next_trigram(&p.candidates);
+        if round.is_empty() {
+            break;
+        }
+        fill_trigram(&mut p, &round);
+    }
+    let Prepared { q, words, ranking, candidates, .. } = p;
+    let order = ranking.rank(&candidates);
+    let window = req.options.window.max(0);
+    let page = if req.options.require_all_keywords || ranking.max_per_document.is_some() {
+        filtered_page(&order, &candidates, &words, q, &req)
+    } else {
+        let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
+        let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
+        let rows = retrieve::chunk_rows(&ids, q, &needing_trigram(&top, &candidates));
+        let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
+        Page { hits: top, rows, contexts }
+    };
+    page.into_rows(&candidates, ranking.ran, window > 0)
+}
+
+/// Trigram signals (and documents) of the candidates at `indexes`.
+pub(crate) fn fill_trigram(p: &mut Prepared, indexes: &[usize]) {
+    let ids: Vec<i64> = indexes.iter().map(|&i| p.candidates[i].id).collect();
+    let trigram = retrieve::trigram_signals(&ids, p.q);
+    for &i in indexes {
+        let c = &mut p.candidates[i];
+        // A chunk deleted meanwhile scores 0: it has no row for the page.
+        let (title, lex, document) = trigram.get(&c.id).copied().map_or((0.0, 0.0, None), |(t, l, d)| (t, l, Some(d)));
+        c.title = Some(title);
+        c.lex = Some(lex);
+        c.document = document;
+    }
+}
+
+/// The query's words, what runs, and the candidates with their cheap
+/// signals (None when the query has no word or nothing matches).
+pub(crate) fn prepare<'q>(q: Option<&'q str>, given_vector: Option<Vec<f32>>, req: &Request) -> Option<Prepared<'q>> {
+    let q = clamp_query(q?, guc::max_query_chars());
     let words = query_terms(q, MAX_QUERY_TERMS);
     if words.is_empty() {
-        return Vec::new();
+        return None;
     }
     let stats = retrieve::query_stats(&words);
     let target = Target { model: stats.embedding_model.clone(), dimension: stats.embedding_dim };
@@ -166,40 +222,11 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
         },
     };
     let ranking = req.ranking(Ran::of(req.mode, qvec.is_some()));
-    let mut candidates = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter);
+    let candidates = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter);
     if candidates.is_empty() {
-        return Vec::new();
+        return None;
     }
-    // The cascade: trigram signals for the candidates that can change the
-    // result, in rounds (rag_core::search::Ranking::next_trigram).
-    loop {
-        let round = ranking.next_trigram(&candidates);
-        if round.is_empty() {
-            break;
-        }
-        let ids: Vec<i64> = round.iter().map(|&i| candidates[i].id).collect();
-        let trigram = retrieve::trigram_signals(&ids, q);
-        for &i in &round {
-            let c = &mut candidates[i];
-            // A chunk deleted meanwhile scores 0: it has no row for the page.
-            let (title, lex, document) = trigram.get(&c.id).copied().map_or((0.0, 0.0, None), |(t, l, d)| (t, l, Some(d)));
-            c.title = Some(title);
-            c.lex = Some(lex);
-            c.document = document;
-        }
-    }
-    let order = ranking.rank(&candidates);
-    let window = req.options.window.max(0);
-    let page = if req.options.require_all_keywords || ranking.max_per_document.is_some() {
-        filtered_page(&order, &candidates, &words, q, &req)
-    } else {
-        let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
-        let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
-        let rows = retrieve::chunk_rows(&ids, q, &needing_trigram(&top, &candidates));
-        let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
-        Page { hits: top, rows, contexts }
-    };
-    page.into_rows(&candidates, ranking.ran, window > 0)
+    Some(Prepared { q, words, ranking, candidates })
 }
 
 /// Candidates of every list the ranking reads, with their cheap signals

@@ -204,6 +204,22 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
     }
     assert!(calls.run(c, "rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('탄핵 절차', 5)") > 0);
 
+    // Evaluation and tuning on judged queries in the caller's own tables.
+    c.batch_execute(
+        "CREATE TABLE public.eval_queries (query_id text, query text);
+         INSERT INTO public.eval_queries VALUES ('1', 'hybrid search'), ('2', '탄핵 절차');
+         CREATE TABLE public.eval_heldout (query_id text, query text);
+         INSERT INTO public.eval_heldout VALUES ('3', 'vector index');
+         CREATE TABLE public.eval_qrels (query_id text, doc_id text, relevance int);
+         INSERT INTO public.eval_qrels VALUES ('1', 'wiki:constitutional-court', 1), ('2', 'wiki:impeachment-ko', 2), ('3', 'wiki:x', 1);",
+    )
+    .unwrap();
+    let modes = "ARRAY['fts', 'vector', 'hybrid', 'lexical']";
+    let sql = format!("SELECT * FROM rag_evaluate('public.eval_queries', 'public.eval_qrels', {modes}, 5)");
+    assert_eq!(calls.run(c, "rag_evaluate/6", &sql), 4);
+    let sql = "SELECT * FROM rag_tune_weights('public.eval_queries', 'public.eval_qrels', 'public.eval_heldout', 5)";
+    assert_eq!(calls.run(c, "rag_tune_weights/6", sql), 2);
+
     // The background worker: a bootstrap run to the end after a model
     // switch, then a maintenance run that is stopped, resumed and embeds a
     // new document.
