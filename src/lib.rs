@@ -5,7 +5,7 @@
 //! (rag_set_embedding_model, ...), `stats` (rag_stats), `backfill`
 //! (rag_backfill_step, the background worker and its controls), `search`
 //! (rag_hybrid_search, rag_candidate_pages), `evaluate` (rag_evaluate,
-//! rag_tune_weights).
+//! rag_tune_weights), `entities` (rag_related_documents).
 
 use pgrx::prelude::*;
 
@@ -14,6 +14,7 @@ use pgrx::prelude::*;
 mod bm25;
 mod backfill;
 mod embedding;
+mod entities;
 mod error;
 mod evaluate;
 mod guc;
@@ -30,6 +31,7 @@ extension_sql_file!("../sql/schema.sql", name = "schema", requires = [index_conf
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
 extension_sql_file!("../sql/postings.sql", name = "postings", requires = ["search_schema", postings::rag_search::postings_merge]);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
+extension_sql_file!("../sql/entities.sql", name = "entities", requires = ["schema", entities::rag_search::entity_keys]);
 // Privileges on the backfill functions and the progress view: after every
 // function exists.
 extension_sql_file!("../sql/backfill_api.sql", name = "backfill_api", finalize);

@@ -103,8 +103,9 @@ fn parse_modes(modes: Option<Vec<Option<String>>>) -> Vec<(String, Mode)> {
         .collect()
 }
 
-/// Searches the weighted-fusion weights (vector, fts, title, lexical) over
-/// a fixed grid (rag_core::evaluate::weight_grid, at most 424 settings) on the
+/// Searches the weighted-fusion weights (vector, fts, title, lexical and,
+/// when documents carry entity metadata, entity) over a fixed grid
+/// (rag_core::evaluate::weight_grid, at most 1,270 settings) on the
 /// training queries, and reports — without applying anything — the
 /// current setting and the best one with their nDCG@k on the training
 /// queries and on the held-out ones (`heldout_queries`, or else about one
@@ -133,6 +134,7 @@ fn rag_tune_weights(
         name!(fts, f64),
         name!(title, f64),
         name!(lexical, f64),
+        name!(entity, f64),
         name!(train_ndcg, f64),
         name!(heldout_ndcg, Option<f64>),
         name!(train_query_count, i32),
@@ -183,14 +185,14 @@ fn rag_tune_weights(
         );
     }
     let request = Request::with_options(k, Mode::Hybrid, None, options.clone());
-    let settings = weight_grid(options.weights);
+    let settings = weight_grid(options.weights, entity_metadata_present());
     let mut tuner = Tuner::new(settings, request.ranking(Ran::Hybrid));
     for (q, judged, out) in &all {
         pgrx::check_for_interrupts!();
         let request = Request::with_options(k, Mode::Hybrid, clone_json(&filter), options.clone());
-        let Some(mut p) = prepare(Some(&q.text), q.vector.clone(), &request) else {
-            let none = (Vec::new(), HashMap::new());
-            tuner.add(&TuningQuery { candidates: &none.0, doc_ids: &none.1, judged, held_out: *out });
+        let Some(mut p) = prepare(Some(&q.text), q.vector.clone(), &request, true) else {
+            let none = (Vec::new(), HashSet::new(), HashMap::new());
+            tuner.add(&TuningQuery { candidates: &none.0, entity_only: &none.1, doc_ids: &none.2, judged, held_out: *out });
             continue;
         };
         let every: Vec<usize> = (0..p.candidates.len()).collect();
@@ -198,6 +200,7 @@ fn rag_tune_weights(
         let doc_ids = document_ids(p.candidates.iter().filter_map(|c| c.document).collect());
         tuner.add(&TuningQuery {
             candidates: &p.candidates,
+            entity_only: &p.entity_only,
             doc_ids: &doc_ids,
             judged,
             held_out: *out,
@@ -212,6 +215,7 @@ fn rag_tune_weights(
             w.fts,
             w.title,
             w.lex,
+            w.entity,
             tuner.train_ndcg(i),
             (tuner.heldout_queries > 0).then(|| tuner.heldout_ndcg(i)),
             tuner.train_queries as i32,
@@ -227,8 +231,13 @@ fn rag_tune_weights(
 fn search_options(w: &Weights) -> Value {
     json!({
         "fusion": "weighted",
-        "weights": {"vector": w.vec, "fts": w.fts, "title": w.title, "lexical": w.lex}
+        "weights": {"vector": w.vec, "fts": w.fts, "title": w.title, "lexical": w.lex, "entity": w.entity}
     })
+}
+
+/// Whether any document names an entity (the entity weight is tuned then).
+fn entity_metadata_present() -> bool {
+    Spi::get_one::<bool>(queries::ENTITY_METADATA_PRESENT).or_raise("look for entity metadata").unwrap_or(false)
 }
 
 /// doc_id of documents `ids`.

@@ -300,7 +300,7 @@ mod tests {
     }
 
     /// rag_tune_weights' rows: setting → (weights, train, held-out, counts, tried, options).
-    type TuneRow = ([f64; 4], f64, Option<f64>, i32, i32, i32, serde_json::Value);
+    type TuneRow = ([f64; 5], f64, Option<f64>, i32, i32, i32, serde_json::Value);
 
     fn tuned(sql: &str) -> HashMap<String, TuneRow> {
         Spi::connect(|c| {
@@ -312,7 +312,7 @@ mod tests {
                     (
                         r.get_by_name::<String, _>("setting").unwrap().unwrap(),
                         (
-                            [f("vector"), f("fts"), f("title"), f("lexical")],
+                            [f("vector"), f("fts"), f("title"), f("lexical"), f("entity")],
                             f("train_ndcg"),
                             r.get_by_name::<f64, _>("heldout_ndcg").unwrap(),
                             i("train_query_count"),
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let current = &rows["current"];
         let best = &rows["best"];
-        assert_eq!(current.0, [0.55, 0.30, 0.05, 0.10], "the session's weights");
+        assert_eq!(current.0, [0.55, 0.30, 0.05, 0.10, 0.0], "the session's weights");
         assert!(best.1 >= current.1, "best {best:?} current {current:?}");
         assert_eq!((best.3, best.4), (2, 1));
         assert!(best.2.is_some());
@@ -362,6 +362,15 @@ mod tests {
         // Without a held-out table, a fixed share of the queries is held out.
         let rows = tuned("SELECT * FROM rag_tune_weights('vq', 'eval_qrels', k => 2)");
         assert_eq!(rows["best"].3 + rows["best"].4, 3);
+        assert_eq!(rows["best"].0[4], 0.0, "no entity metadata: the entity weight is not tuned");
+        assert_eq!(rows["best"].5, (6 * 8 - 1) * 3 * 3);
+        // With entity metadata, entity weights are tried too.
+        run("SELECT rag_upsert_document('v:5', '', 'graph index of entities', '{\"entity_names\": [\"graph\"]}')");
+        run("UPDATE rag_search.chunks SET embedding = '[0,0,0.8,0.6]', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()
+             WHERE embedding IS NULL");
+        let rows = tuned("SELECT * FROM rag_tune_weights('vq_train', 'eval_qrels', 'vq_heldout', 2)");
+        assert_eq!(rows["best"].5, (6 * 8 - 1) * 3 * 3 * 3);
+        assert!(rows["best"].1 >= rows["current"].1);
     }
 
     #[pg_test]

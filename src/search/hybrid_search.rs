@@ -6,7 +6,7 @@
 //! trigram signals and how everything is fused, and reads the text of the
 //! result page only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -14,6 +14,7 @@ use rag_core::fusion;
 use rag_core::search::{merge_candidates, title_like, Candidate, DocumentCap, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
+use super::entities;
 use super::fts::fts_top_k;
 use super::options::{enforce_limits, parse_mode, validate_filter, validate_top_k, Mode, SearchOptions};
 use super::query_embedding::query_vector;
@@ -145,12 +146,14 @@ pub(crate) struct Prepared<'q> {
     pub words: Vec<String>,
     pub ranking: Ranking,
     pub candidates: Vec<Candidate>,
+    /// Candidates only the entity list found.
+    pub entity_only: HashSet<i64>,
 }
 
 /// Runs a search: the result rows of `q` (`given_vector`: a precomputed
 /// query vector, else the server embeds the query when the mode needs it).
 pub(crate) fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
-    let Some(mut p) = prepare(q, given_vector, &req) else { return Vec::new() };
+    let Some(mut p) = prepare(q, given_vector, &req, false) else { return Vec::new() };
     // The cascade: trigram signals for the candidates that can change the
     // result, in rounds (rag_core::search::Ranking::next_trigram).
     loop {
@@ -191,7 +194,14 @@ pub(crate) fn fill_trigram(p: &mut Prepared, indexes: &[usize]) {
 
 /// The query's words, what runs, and the candidates with their cheap
 /// signals (None when the query has no word or nothing matches).
-pub(crate) fn prepare<'q>(q: Option<&'q str>, given_vector: Option<Vec<f32>>, req: &Request) -> Option<Prepared<'q>> {
+/// `all_entities`: compute the entity signal whatever the weights (for
+/// tuning them).
+pub(crate) fn prepare<'q>(
+    q: Option<&'q str>,
+    given_vector: Option<Vec<f32>>,
+    req: &Request,
+    all_entities: bool,
+) -> Option<Prepared<'q>> {
     let q = clamp_query(q?, guc::max_query_chars());
     let words = query_terms(q, MAX_QUERY_TERMS);
     if words.is_empty() {
@@ -222,15 +232,17 @@ pub(crate) fn prepare<'q>(q: Option<&'q str>, given_vector: Option<Vec<f32>>, re
         },
     };
     let ranking = req.ranking(Ran::of(req.mode, qvec.is_some()));
-    let candidates = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter);
+    let entities = all_entities || ranking.uses_entities();
+    let (candidates, entity_only) = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter, entities);
     if candidates.is_empty() {
         return None;
     }
-    Some(Prepared { q, words, ranking, candidates })
+    Some(Prepared { q, words, ranking, candidates, entity_only })
 }
 
 /// Candidates of every list the ranking reads, with their cheap signals
-/// (distance to the query vector, BM25) filled in.
+/// (distance to the query vector, BM25, and with `entities` the entity
+/// signal) filled in; and those only the entity list found.
 fn candidates(
     ranking: &Ranking,
     q: &str,
@@ -238,7 +250,8 @@ fn candidates(
     qvec: Option<&[f32]>,
     stats: &QueryStats,
     filter: &Option<JsonB>,
-) -> Vec<Candidate> {
+    entities: bool,
+) -> (Vec<Candidate>, HashSet<i64>) {
     let lists = ranking.lists(title_like(words));
     let mut all: Vec<Candidate> = Vec::new();
     if let (Some(v), true) = (qvec, lists.vector > 0) {
@@ -257,6 +270,16 @@ fn candidates(
         }
     }
     let mut merged = merge_candidates(all);
+    let named = if entities { entities::query_entities(q) } else { Vec::new() };
+    let mut entity_only = HashSet::new();
+    if !named.is_empty() {
+        let listed: HashSet<i64> = merged.iter().map(|c| c.id).collect();
+        for id in entities::entity_list(&named, ranking.wide() as i64, filter) {
+            if !listed.contains(&id) && entity_only.insert(id) {
+                merged.push(Candidate { id, ..Candidate::default() });
+            }
+        }
+    }
     let missing: Vec<i64> = merged
         .iter()
         .filter(|c| c.bm25.is_none() || (qvec.is_some() && c.distance.is_none()))
@@ -271,7 +294,13 @@ fn candidates(
             }
         }
     }
-    merged
+    if entities {
+        let signals = entities::entity_signals(&merged.iter().map(|c| c.id).collect::<Vec<_>>(), &named);
+        for c in merged.iter_mut() {
+            c.entity = Some(signals.get(&c.id).copied().unwrap_or(0.0));
+        }
+    }
+    (merged, entity_only)
 }
 
 /// The result page: hits in order with their rows and contexts.

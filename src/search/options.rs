@@ -118,7 +118,7 @@ fn parse_weights(v: &Value, mut w: Weights) -> Weights {
     let Some(obj) = v.as_object() else {
         invalid_parameter(
             "options.weights must be an object",
-            "Example: {\"weights\": {\"vector\": 0.6, \"fts\": 0.3, \"title\": 0.05, \"lexical\": 0.05}}.",
+            "Example: {\"weights\": {\"vector\": 0.6, \"fts\": 0.3, \"title\": 0.05, \"lexical\": 0.05, \"entity\": 0.1}}.",
         );
     };
     for (key, value) in obj {
@@ -128,9 +128,10 @@ fn parse_weights(v: &Value, mut w: Weights) -> Weights {
             "fts" => w.fts = x,
             "title" => w.title = x,
             "lexical" => w.lex = x,
+            "entity" => w.entity = x,
             other => invalid_parameter(
                 format!("unknown weight \"{other}\""),
-                "Valid weights: vector, fts, title, lexical.",
+                "Valid weights: vector, fts, title, lexical, entity.",
             ),
         }
     }

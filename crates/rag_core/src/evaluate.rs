@@ -225,11 +225,14 @@ pub const GRID_VECTOR: [f64; 6] = [0.0, 0.2, 0.35, 0.55, 0.75, 1.0];
 pub const GRID_FTS: [f64; 8] = [0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0];
 pub const GRID_TITLE: [f64; 3] = [0.0, 0.05, 0.15];
 pub const GRID_LEXICAL: [f64; 3] = [0.0, 0.1, 0.2];
+/// Tried only when some document carries entity metadata.
+pub const GRID_ENTITY: [f64; 3] = [0.0, 0.1, 0.3];
 
 /// The settings a tuning run tries: `current` first, then the grid (every
-/// combination with a vector or full-text weight), at most
-/// 1 + (6·8 − 1)·3·3 = 424.
-pub fn weight_grid(current: Weights) -> Vec<Weights> {
+/// combination with a vector or full-text weight, and with `entity` every
+/// entity weight), at most 1 + (6·8 − 1)·3·3·3 = 1,270.
+pub fn weight_grid(current: Weights, entity: bool) -> Vec<Weights> {
+    let entities: &[f64] = if entity { &GRID_ENTITY } else { &[0.0] };
     let mut grid = vec![current];
     for &vec in &GRID_VECTOR {
         for &fts in &GRID_FTS {
@@ -238,9 +241,11 @@ pub fn weight_grid(current: Weights) -> Vec<Weights> {
             }
             for &title in &GRID_TITLE {
                 for &lex in &GRID_LEXICAL {
-                    let w = Weights { vec, fts, title, lex };
-                    if w != current {
-                        grid.push(w);
+                    for &e in entities {
+                        let w = Weights { vec, fts, title, lex, entity: e };
+                        if w != current {
+                            grid.push(w);
+                        }
                     }
                 }
             }
@@ -250,9 +255,12 @@ pub fn weight_grid(current: Weights) -> Vec<Weights> {
 }
 
 /// One training or held-out query for [`Tuner::add`]: its candidates with
-/// every signal known, and the doc_id of each candidate's document.
+/// every signal known, the candidates the entity list alone brought in
+/// (ranked only by settings with an entity weight), and the doc_id of each
+/// candidate's document.
 pub struct TuningQuery<'a> {
     pub candidates: &'a [Candidate],
+    pub entity_only: &'a HashSet<i64>,
     pub doc_ids: &'a HashMap<i64, String>,
     pub judged: &'a Judgments,
     pub held_out: bool,
@@ -289,8 +297,10 @@ impl Tuner {
     }
 
     pub fn add(&mut self, q: &TuningQuery) {
+        let without: Vec<Candidate> = q.candidates.iter().filter(|c| !q.entity_only.contains(&c.id)).copied().collect();
         for (i, w) in self.settings.iter().enumerate() {
-            let ndcg = ndcg_at(&self.ranked_documents(*w, q.candidates, q.doc_ids), q.judged, self.base.top_k);
+            let candidates = if w.entity > 0.0 { q.candidates } else { &without };
+            let ndcg = ndcg_at(&self.ranked_documents(*w, candidates, q.doc_ids), q.judged, self.base.top_k);
             if q.held_out {
                 self.heldout[i] += ndcg;
             } else {
@@ -415,17 +425,18 @@ mod tests {
 
     #[test]
     fn the_grid_is_bounded_and_starts_with_the_current_setting() {
-        let current = Weights { vec: 0.5, fts: 0.5, title: 0.0, lex: 0.0 };
-        let grid = weight_grid(current);
+        let current = Weights { vec: 0.5, fts: 0.5, title: 0.0, lex: 0.0, entity: 0.0 };
+        let grid = weight_grid(current, false);
         assert_eq!(grid[0], current);
         assert_eq!(grid.len(), 1 + (6 * 8 - 1) * 3 * 3);
-        assert!(grid.iter().all(|w| w.vec > 0.0 || w.fts > 0.0));
+        assert!(grid.iter().all(|w| w.entity == 0.0 && (w.vec > 0.0 || w.fts > 0.0)));
+        assert_eq!(weight_grid(current, true).len(), 1 + (6 * 8 - 1) * 3 * 3 * 3);
         // The current setting is not tried twice when it lies on the grid.
-        assert_eq!(weight_grid(Weights::default()).len(), (6 * 8 - 1) * 3 * 3);
+        assert_eq!(weight_grid(Weights::default(), false).len(), (6 * 8 - 1) * 3 * 3);
     }
 
     fn cand(id: i64, document: i64, distance: f64, bm25: f64) -> Candidate {
-        Candidate { id, distance: Some(distance), bm25: Some(bm25), title: Some(0.0), lex: Some(0.0), document: Some(document) }
+        Candidate { id, distance: Some(distance), bm25: Some(bm25), title: Some(0.0), lex: Some(0.0), document: Some(document), ..Candidate::default() }
     }
 
     #[test]
@@ -441,20 +452,26 @@ mod tests {
             shortlist: 4,
             max_per_document: None,
         };
-        let vector_only = Weights { vec: 1.0, fts: 0.0, title: 0.0, lex: 0.0 };
-        let fts_only = Weights { vec: 0.0, fts: 1.0, title: 0.0, lex: 0.0 };
+        let vector_only = Weights { vec: 1.0, fts: 0.0, title: 0.0, lex: 0.0, entity: 0.0 };
+        let fts_only = Weights { vec: 0.0, fts: 1.0, title: 0.0, lex: 0.0, entity: 0.0 };
         let mut tuner = Tuner::new(vec![vector_only, fts_only], base);
         // Document 1 is relevant; it is nearest by vector and has the lower
         // BM25, and has two chunks (counted once).
         let candidates = vec![cand(10, 1, 0.1, 1.0), cand(11, 1, 0.2, 0.5), cand(20, 2, 0.9, 5.0)];
         let doc_ids: HashMap<i64, String> = [(1, "one".to_string()), (2, "two".to_string())].into();
         let judged = judged(&[("one", 1)]);
+        let none = HashSet::new();
         for held_out in [false, false, true] {
-            tuner.add(&TuningQuery { candidates: &candidates, doc_ids: &doc_ids, judged: &judged, held_out });
+            tuner.add(&TuningQuery { candidates: &candidates, entity_only: &none, doc_ids: &doc_ids, judged: &judged, held_out });
         }
         assert_eq!((tuner.train_queries, tuner.heldout_queries), (2, 1));
         assert_eq!(tuner.best(), 0, "vector alone ranks the relevant document first");
         assert_eq!((tuner.train_ndcg(0), tuner.heldout_ndcg(0)), (1.0, 1.0));
         assert!(close(tuner.train_ndcg(1), 1.0 / 3f64.log2()));
+        // Candidates the entity list alone found count for entity settings only.
+        let entity_only: HashSet<i64> = [10, 11].into();
+        let mut t = Tuner::new(vec![vector_only, Weights { entity: 0.5, ..vector_only }], base);
+        t.add(&TuningQuery { candidates: &candidates, entity_only: &entity_only, doc_ids: &doc_ids, judged: &judged, held_out: false });
+        assert_eq!((t.train_ndcg(0), t.train_ndcg(1)), (0.0, 1.0));
     }
 }

@@ -165,6 +165,13 @@ impl Ranking {
         self.top_k.saturating_mul(self.oversample.max(1))
     }
 
+    /// Whether the entity signal takes part: weighted fusion of several
+    /// signals with an entity weight. Its list (chunks of documents naming
+    /// an entity of the query) is then read as deep as the others.
+    pub fn uses_entities(&self) -> bool {
+        matches!((self.ran, self.fusion), (Ran::Hybrid | Ran::FtsLexical, Fusion::Weighted)) && self.weights.entity > 0.0
+    }
+
     /// The lists to read; `title_like`: see [`title_like`].
     pub fn lists(&self, title_like: bool) -> Lists {
         let wide = self.wide();
@@ -194,6 +201,8 @@ pub struct Candidate {
     pub title: Option<f64>,
     /// Trigram word similarity of the query to the chunk's text.
     pub lex: Option<f64>,
+    /// The entity signal (see [`crate::entities`]).
+    pub entity: Option<f64>,
     /// The chunk's document (rag_search.documents.id), once read with the
     /// trigram signals: the per-document cap needs it.
     pub document: Option<i64>,
@@ -201,7 +210,7 @@ pub struct Candidate {
 
 impl Candidate {
     fn signals(&self) -> Signals {
-        Signals { vec_distance: self.distance, fts: self.bm25, title: self.title, lex: self.lex }
+        Signals { vec_distance: self.distance, fts: self.bm25, title: self.title, lex: self.lex, entity: self.entity }
     }
 }
 
@@ -218,6 +227,7 @@ pub fn merge_candidates(lists: impl IntoIterator<Item = Candidate>) -> Vec<Candi
                 m.bm25 = m.bm25.or(c.bm25);
                 m.title = m.title.or(c.title);
                 m.lex = m.lex.or(c.lex);
+                m.entity = m.entity.or(c.entity);
                 m.document = m.document.or(c.document);
             }
             None => {
@@ -528,6 +538,16 @@ mod tests {
     }
 
     #[test]
+    fn the_entity_signal_takes_part_in_weighted_fusion_with_a_weight() {
+        let with = |ran, fusion, entity| Ranking { weights: Weights { entity, ..Weights::default() }, ..ranking(ran, fusion, 8) };
+        assert!(!with(Ran::Hybrid, Fusion::Weighted, 0.0).uses_entities(), "off by default");
+        assert!(with(Ran::Hybrid, Fusion::Weighted, 0.2).uses_entities());
+        assert!(with(Ran::FtsLexical, Fusion::Weighted, 0.2).uses_entities());
+        assert!(!with(Ran::Hybrid, Fusion::Rrf, 0.2).uses_entities());
+        assert!(!with(Ran::Fts, Fusion::Weighted, 0.2).uses_entities());
+    }
+
+    #[test]
     fn titles_are_looked_up_for_title_like_queries() {
         let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         assert!(title_like(&words("row security policies")));
@@ -593,7 +613,7 @@ mod tests {
             for (ran, weights) in [
                 (Ran::Hybrid, Weights::default()),
                 (Ran::FtsLexical, Weights::default()),
-                (Ran::Hybrid, Weights { vec: 0.3, fts: 0.2, title: 0.4, lex: 0.6 }),
+                (Ran::Hybrid, Weights { vec: 0.3, fts: 0.2, title: 0.4, lex: 0.6, entity: 0.0 }),
             ] {
                 let r = Ranking { weights, ..ranking(ran, Fusion::Weighted, k) };
                 let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
@@ -679,7 +699,7 @@ mod tests {
         raw.dedup_by_key(|r| r.0.id);
         let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
         let full: Vec<Candidate> = raw.iter().map(|&(c, t, l)| Candidate { title: Some(t), lex: Some(l), ..c }).collect();
-        let r = Ranking { weights: Weights { vec: 0.6, fts: 0.4, title: 0.0, lex: 0.0 }, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
+        let r = Ranking { weights: Weights { vec: 0.6, fts: 0.4, title: 0.0, lex: 0.0, entity: 0.0 }, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
         assert_eq!(run_cascade(&r, &cheap, &full, 8).1, 8, "no trigram weight: the top k only");
         let capped = Ranking { shortlist: 2, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
         assert!(run_cascade(&capped, &cheap, &full, 8).1 <= 16);

@@ -157,6 +157,12 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
         "rag_upsert_document/5",
         "SELECT * FROM rag_upsert_document('poison:1', 'Refused', 'A POISON text.', '{\"lang\": \"en\"}', 'test')",
     );
+    calls.run(
+        c,
+        "rag_upsert_document/5",
+        "SELECT * FROM rag_upsert_document('graph:1', 'Hybrid search', 'Hybrid search combines vectors and BM25.',
+             '{\"entity_names\": [\"hybrid search\"], \"entity_relations\": [{\"source\": \"hybrid search\", \"relation\": \"uses\", \"target\": \"BM25\"}]}')",
+    );
 
     // The backfill step, a failure and its retry, the counters.
     fx.set_fault(Fault::Poison("POISON".into()));
@@ -203,6 +209,12 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
         }
     }
     assert!(calls.run(c, "rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('탄핵 절차', 5)") > 0);
+
+    // Entity metadata: the entity signal of a search and the relation walk.
+    let sql = "SELECT * FROM rag_hybrid_search('hybrid search', 5, 'hybrid', NULL, '{\"weights\": {\"entity\": 0.3}}')";
+    assert!(calls.run(c, "rag_hybrid_search/5", sql) > 0);
+    let sql = "SELECT * FROM rag_related_documents(entity => 'BM25', hops => 2)";
+    assert_eq!(calls.run(c, "rag_related_documents/4", sql), 1);
 
     // Evaluation and tuning on judged queries in the caller's own tables.
     c.batch_execute(
