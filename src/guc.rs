@@ -31,6 +31,8 @@ pub static WEIGHT_VECTOR: GucSetting<f64> = GucSetting::<f64>::new(0.55);
 pub static WEIGHT_FTS: GucSetting<f64> = GucSetting::<f64>::new(0.30);
 pub static WEIGHT_TITLE: GucSetting<f64> = GucSetting::<f64>::new(0.05);
 pub static WEIGHT_LEXICAL: GucSetting<f64> = GucSetting::<f64>::new(0.10);
+/// Off until measured on an operator's data (rag_tune_weights).
+pub static WEIGHT_ENTITY: GucSetting<f64> = GucSetting::<f64>::new(0.0);
 pub static FUSION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"weighted"));
 pub static RRF_K: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HYBRID_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(10);
@@ -157,6 +159,11 @@ pub fn init() {
     define_weight(c"rag_search.weight_fts", c"Weight of the full-text (BM25) signal in weighted hybrid fusion.", &WEIGHT_FTS);
     define_weight(c"rag_search.weight_title", c"Weight of the title trigram signal in weighted hybrid fusion.", &WEIGHT_TITLE);
     define_weight(c"rag_search.weight_lexical", c"Weight of the content trigram signal in weighted hybrid fusion.", &WEIGHT_LEXICAL);
+    define_weight(
+        c"rag_search.weight_entity",
+        c"Weight of the entity signal (the query names entities a document's metadata lists) in weighted hybrid fusion.",
+        &WEIGHT_ENTITY,
+    );
     GucRegistry::define_string_guc(
         c"rag_search.fusion",
         c"Hybrid fusion: weighted or rrf.",
@@ -432,6 +439,7 @@ pub fn weights() -> rag_core::fusion::Weights {
         fts: WEIGHT_FTS.get(),
         title: WEIGHT_TITLE.get(),
         lex: WEIGHT_LEXICAL.get(),
+        entity: WEIGHT_ENTITY.get(),
     }
 }
 

@@ -3,7 +3,9 @@
 //! A thin pgrx shell over the pgrx-free `rag_core` crate. One module per SQL
 //! surface: `ingest` (rag_upsert_document, ...), `index_config`
 //! (rag_set_embedding_model, ...), `stats` (rag_stats), `backfill`
-//! (rag_backfill_step, the background worker and its controls).
+//! (rag_backfill_step, the background worker and its controls), `search`
+//! (rag_hybrid_search, rag_candidate_pages), `evaluate` (rag_evaluate,
+//! rag_tune_weights), `entities` (rag_related_documents).
 
 use pgrx::prelude::*;
 
@@ -12,7 +14,9 @@ use pgrx::prelude::*;
 mod bm25;
 mod backfill;
 mod embedding;
+mod entities;
 mod error;
+mod evaluate;
 mod guc;
 mod index_config;
 mod ingest;
@@ -35,6 +39,7 @@ extension_sql_file!(
 extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["schema"]);
 extension_sql_file!("../sql/postings.sql", name = "postings", requires = ["search_schema", postings::rag_search::postings_merge]);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
+extension_sql_file!("../sql/entities.sql", name = "entities", requires = ["schema", entities::rag_search::entity_keys]);
 // Privileges on the backfill functions and the progress view: after every
 // function exists.
 extension_sql_file!("../sql/backfill_api.sql", name = "backfill_api", finalize);

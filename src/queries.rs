@@ -102,6 +102,15 @@ pub fn render(text: &'static str, dimension: Option<i32>) -> Cow<'static, str> {
     Cow::Owned(out)
 }
 
+const RELATION_MARKER: &str = "@relation@";
+
+/// `text` reading from an operator's table: `relation` must be the
+/// schema-qualified name PostgreSQL quoted (sql/queries/relation_name.sql),
+/// never text a caller typed.
+pub fn render_relation(text: &'static str, relation: &str) -> String {
+    text.replace(RELATION_MARKER, relation)
+}
+
 /// The quoted name of the schema extension `name` is installed in.
 fn extension_schema(name: &CStr) -> String {
     // SAFETY: catalog lookups by name and oid inside a transaction; the
@@ -178,6 +187,23 @@ query!(TSVECTOR_REBUILD, "tsvector_rebuild.sql");
 query!(CHUNKS_OWNED, "chunks_owned.sql");
 query!(TERM_STATS_COMPACT, "term_stats_compact.sql");
 query!(TERM_STATS_LOCK, "term_stats_lock.sql");
+
+// Entities (sql/entities.sql): the entity signal and rag_related_documents.
+query!(SEARCH_ENTITY_KEYS, "search_entity_keys.sql");
+query!(SEARCH_ENTITY_CHUNKS, "search_entity_chunks.sql");
+query!(SEARCH_ENTITY_SIGNALS, "search_entity_signals.sql");
+query!(RELATED_START_DOCUMENT, "related_start_document.sql");
+query!(RELATED_RELATIONS, "related_relations.sql");
+query!(RELATED_DOCUMENTS, "related_documents.sql");
+
+// Evaluation on an operator's tables (src/evaluate.rs).
+query!(RELATION_NAME, "relation_name.sql");
+query!(RELATION_COLUMNS, "relation_columns.sql");
+query!(EVALUATE_QUERIES, "evaluate_queries.sql");
+query!(EVALUATE_QUERIES_WITH_VECTORS, "evaluate_queries_with_vectors.sql");
+query!(EVALUATE_QRELS, "evaluate_qrels.sql");
+query!(DOCUMENT_IDS, "document_ids.sql");
+query!(ENTITY_METADATA_PRESENT, "entity_metadata_present.sql");
 
 // Postings (sql/postings.sql, src/postings.rs).
 query!(POSTINGS_MERGE_LOCK, "postings_merge_lock.sql");

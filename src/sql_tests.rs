@@ -498,12 +498,13 @@ mod tests {
         ));
         assert_eq!(grantees, "rag_search_admin");
         // Every function that runs statements pins its search_path; only the
-        // pure functions of the stored tsvector and BM25 have none.
+        // pure functions of the stored tsvector, BM25 and the entity index
+        // have none.
         let unpinned: String = one(&format!(
             "SELECT string_agg(p.proname, ',' ORDER BY p.proname) {members}
              WHERE p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']"
         ));
-        assert_eq!(unpinned, "bm25,document_frequencies,index_text,index_tsvector");
+        assert_eq!(unpinned, "bm25,document_frequencies,entity_keys,index_text,index_tsvector");
     }
 
     #[pg_test]

@@ -1,6 +1,6 @@
 //! PostgreSQL types pgrx has no Rust type for: `tsvector` (read by BM25,
-//! built at ingestion), `regconfig`, and pgvector's `vector` (query
-//! vectors).
+//! built at ingestion), `regconfig`, pgvector's `vector` (query vectors)
+//! and `regclass` (an operator's tables for rag_evaluate).
 
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::{pg_sys, FromDatum, IntoDatum};
@@ -165,3 +165,21 @@ impl FromDatum for RegConfigArg {
 arg_abi_via_from_datum!(RegConfigArg);
 
 pgrx::impl_sql_translatable!(RegConfigArg, arg_only = "regconfig");
+
+/// A `regclass` argument: an operator's table, resolved by PostgreSQL from
+/// the name the caller gave (so the table exists and the name is checked).
+pub struct RegClassArg(pub pg_sys::Oid);
+
+impl FromDatum for RegClassArg {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            None
+        } else {
+            Some(RegClassArg(pg_sys::Oid::from(datum.value() as u32)))
+        }
+    }
+}
+
+arg_abi_via_from_datum!(RegClassArg);
+
+pgrx::impl_sql_translatable!(RegClassArg, arg_only = "regclass");

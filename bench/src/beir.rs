@@ -1,8 +1,9 @@
 //! The BEIR-format datasets in ../shared (`corpus.jsonl`, `queries.jsonl`,
 //! `qrels/*.tsv`) with their precomputed multilingual-e5-small vectors
-//! (`NAME.f32` + `NAME.jsonl`), and the ranking metrics BEIR reports.
+//! (`NAME.f32` + `NAME.jsonl`); the ranking metrics BEIR reports are
+//! rag_core's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use pgvector::Vector;
@@ -95,72 +96,6 @@ pub fn judged_queries(dataset_dir: &Path, qrels_file: &str, emb_dir: &Path, quer
     Ok((queries, qrels))
 }
 
-/// The first hit of each document, in order (a document split into several
-/// chunks counts once, at its best rank).
-pub fn first_per_document(ranked: Vec<String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ranked.into_iter().filter(|d| seen.insert(d.clone())).collect()
-}
-
-/// nDCG@k as BEIR reports it (pytrec_eval `ndcg_cut`): gain = graded
-/// relevance, discount log2(rank + 1), ideal ranking from the judgments.
-pub fn ndcg_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, d)| judged.get(d).copied().unwrap_or(0).max(0) as f64 / ((i + 2) as f64).log2())
-        .sum();
-    let mut ideal: Vec<i64> = judged.values().copied().filter(|r| *r > 0).collect();
-    ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, r)| *r as f64 / ((i + 2) as f64).log2()).sum();
-    if idcg > 0.0 { dcg / idcg } else { 0.0 }
-}
-
-/// Share of the relevant documents found in the first k results.
-pub fn recall_at(ranked: &[String], judged: &HashMap<String, i64>, k: usize) -> f64 {
-    let relevant = judged.values().filter(|r| **r > 0).count();
-    if relevant == 0 {
-        return 0.0;
-    }
-    let found = ranked.iter().take(k).filter(|d| judged.get(*d).is_some_and(|r| *r > 0)).count();
-    found as f64 / relevant as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn judged(pairs: &[(&str, i64)]) -> HashMap<String, i64> {
-        pairs.iter().map(|(d, r)| (d.to_string(), *r)).collect()
-    }
-
-    fn ranked(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn ndcg_is_one_for_the_ideal_ranking_and_discounts_later_hits() {
-        let j = judged(&[("a", 1), ("b", 1), ("x", 0)]);
-        assert!((ndcg_at(&ranked(&["a", "b", "c"]), &j, 10) - 1.0).abs() < 1e-12);
-        // One relevant document at rank 2 of one: 1/log2(3).
-        let one = judged(&[("a", 1)]);
-        assert!((ndcg_at(&ranked(&["c", "a"]), &one, 10) - 1.0 / 3f64.log2()).abs() < 1e-12);
-        // Beyond the cut-off it does not count.
-        assert_eq!(ndcg_at(&ranked(&["c", "a"]), &one, 1), 0.0);
-        assert_eq!(ndcg_at(&ranked(&["a"]), &judged(&[("a", 0)]), 10), 0.0);
-    }
-
-    #[test]
-    fn recall_counts_relevant_documents_found() {
-        let j = judged(&[("a", 1), ("b", 2), ("x", 0)]);
-        assert_eq!(recall_at(&ranked(&["a", "x", "c"]), &j, 10), 0.5);
-        assert_eq!(recall_at(&ranked(&["a", "b"]), &j, 1), 0.5);
-        assert_eq!(recall_at(&ranked(&["a"]), &HashMap::new(), 10), 0.0);
-    }
-
-    #[test]
-    fn documents_count_once_at_their_best_rank() {
-        assert_eq!(first_per_document(ranked(&["a", "b", "a", "c", "b"])), ranked(&["a", "b", "c"]));
-    }
-}
+// The metrics are rag_evaluate's (rag_core::evaluate), so the figures of
+// the benchmarks and of rag_evaluate are computed by the same code.
+pub use rag_core::evaluate::{first_per_document, ndcg_at, recall_at};

@@ -292,6 +292,86 @@ BEGIN
 END $$;
 
 
+-- Graph-RAG metadata (see sql/entities.sql in the source): the keys of the
+-- entities a document names, and the entity index over them.
+CREATE FUNCTION rag_search."entity_keys"(
+	"metadata" jsonb
+) RETURNS TEXT[]
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'entity_keys_wrapper';
+
+CREATE INDEX documents_entity_keys ON rag_search.documents
+    USING gin (rag_search.entity_keys(metadata))
+    WHERE metadata ?| ARRAY['entity_names', 'entity_nodes', 'entity_relations'];
+
+-- Documents related through the relations of their entity metadata.
+CREATE FUNCTION @extschema@."rag_related_documents"(
+	"doc_id" TEXT DEFAULT NULL,
+	"entity" TEXT DEFAULT NULL,
+	"hops" INT DEFAULT 1,
+	"limit" INT DEFAULT 100
+) RETURNS TABLE (
+	"doc_id" TEXT,
+	"title" TEXT,
+	"hops" INT,
+	"entity" TEXT,
+	"relation" TEXT,
+	"path" jsonb
+)
+STABLE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rag_related_documents_wrapper';
+
+-- Evaluation and weight tuning on an operator's judged queries.
+CREATE FUNCTION @extschema@."rag_evaluate"(
+	"queries" regclass,
+	"qrels" regclass,
+	"modes" TEXT[] DEFAULT ARRAY['fts', 'vector', 'hybrid'],
+	"k" INT DEFAULT 10,
+	"options" jsonb DEFAULT NULL,
+	"filter" jsonb DEFAULT NULL
+) RETURNS TABLE (
+	"mode" TEXT,
+	"query_count" INT,
+	"ndcg_at_k" double precision,
+	"recall_at_k" double precision,
+	"mrr_at_k" double precision,
+	"hit_at_k" double precision,
+	"mean_latency_ms" double precision
+)
+VOLATILE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rag_evaluate_wrapper';
+
+CREATE FUNCTION @extschema@."rag_tune_weights"(
+	"queries" regclass,
+	"qrels" regclass,
+	"heldout_queries" regclass DEFAULT NULL,
+	"k" INT DEFAULT 10,
+	"options" jsonb DEFAULT NULL,
+	"filter" jsonb DEFAULT NULL
+) RETURNS TABLE (
+	"setting" TEXT,
+	"vector" double precision,
+	"fts" double precision,
+	"title" double precision,
+	"lexical" double precision,
+	"entity" double precision,
+	"train_ndcg" double precision,
+	"heldout_ndcg" double precision,
+	"train_query_count" INT,
+	"heldout_query_count" INT,
+	"settings_tried" INT,
+	"search_options" jsonb
+)
+VOLATILE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rag_tune_weights_wrapper';
+
 -- Postings for full-text top k (see sql/postings.sql in the source): the
 -- tables, their triggers, the merge function, and the postings of every
 -- existing chunk (built at the end of this script).
@@ -408,7 +488,7 @@ BEGIN
         JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND d.deptype = 'e'
         WHERE e.extname = 'rag_search'
           AND p.pronamespace = 'rag_search'::regnamespace
-          AND p.proname NOT IN ('bm25', 'document_frequencies', 'index_text', 'index_tsvector')
+          AND p.proname NOT IN ('bm25', 'document_frequencies', 'entity_keys', 'index_text', 'index_tsvector')
     LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

@@ -6,14 +6,15 @@
 //! trigram signals and how everything is fused, and reads the text of the
 //! result page only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rag_core::fusion;
-use rag_core::search::{merge_candidates, title_like, Candidate, Ran, Ranking};
+use rag_core::search::{merge_candidates, title_like, Candidate, DocumentCap, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
 
+use super::entities;
 use super::fts::fts_top_k;
 use super::options::{enforce_limits, parse_mode, validate_filter, validate_top_k, Mode, SearchOptions};
 use super::query_embedding::query_vector;
@@ -24,13 +25,14 @@ use crate::guc;
 use crate::sql_types::VectorArg;
 
 /// One result row (see the `name!`s of rag_hybrid_search).
-type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String, Option<String>);
+pub(crate) type Row = (i32, i64, String, String, String, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String, Option<String>);
 
 /// Hybrid retrieval in one call. Modes: `auto` (hybrid when embeddings are
 /// usable, otherwise full-text + lexical, with a NOTICE), `hybrid`, `fts`,
 /// `vector`, `lexical`. `filter` restricts to documents whose metadata
 /// contains it. `options` overrides weights, fusion, rrf_k, oversample and
-/// adds `window` (neighbour context) and `require_all_keywords`.
+/// adds `window` (neighbour context), `require_all_keywords` and
+/// `max_per_document`.
 #[allow(clippy::type_complexity)] // pgrx spells the result columns out
 #[pg_extern(volatile, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
@@ -102,22 +104,27 @@ pub fn rag_hybrid_search_with_vector(
     TableIterator::new(search(q, Some(v), request))
 }
 
-struct Request {
-    top_k: i32,
-    mode: Mode,
-    filter: Option<JsonB>,
-    options: SearchOptions,
+/// A validated search request.
+pub(crate) struct Request {
+    pub top_k: i32,
+    pub mode: Mode,
+    pub filter: Option<JsonB>,
+    pub options: SearchOptions,
 }
 
 impl Request {
     fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonB>, options: Option<JsonB>) -> Self {
         let top_k = validate_top_k(top_k, "top_k");
-        let options = SearchOptions::from_json(options);
-        enforce_limits(top_k, options.oversample, options.window);
-        Request { top_k, mode, filter: validate_filter(filter), options }
+        Request::with_options(top_k, mode, validate_filter(filter), SearchOptions::from_json(options))
     }
 
-    fn ranking(&self, ran: Ran) -> Ranking {
+    /// From arguments already validated (but for the limits).
+    pub fn with_options(top_k: i32, mode: Mode, filter: Option<JsonB>, options: SearchOptions) -> Self {
+        enforce_limits(top_k, options.oversample, options.window);
+        Request { top_k, mode, filter, options }
+    }
+
+    pub fn ranking(&self, ran: Ran) -> Ranking {
         let o = &self.options;
         Ranking {
             ran,
@@ -128,16 +135,77 @@ impl Request {
             oversample: o.oversample.max(1) as usize,
             require_all_keywords: o.require_all_keywords,
             shortlist: o.shortlist.max(1) as usize,
+            max_per_document: o.max_per_document.map(|n| n.max(1) as usize),
         }
     }
 }
 
-fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
-    let Some(q) = q else { return Vec::new() };
-    let q = clamp_query(q, guc::max_query_chars());
+/// A query with its candidates and their cheap signals, ready to rank.
+pub(crate) struct Prepared<'q> {
+    pub q: &'q str,
+    pub words: Vec<String>,
+    pub ranking: Ranking,
+    pub candidates: Vec<Candidate>,
+    /// Candidates only the entity list found.
+    pub entity_only: HashSet<i64>,
+}
+
+/// Runs a search: the result rows of `q` (`given_vector`: a precomputed
+/// query vector, else the server embeds the query when the mode needs it).
+pub(crate) fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<Row> {
+    let Some(mut p) = prepare(q, given_vector, &req, false) else { return Vec::new() };
+    // The cascade: trigram signals for the candidates that can change the
+    // result, in rounds (rag_core::search::Ranking::next_trigram).
+    loop {
+        let round = p.ranking.next_trigram(&p.candidates);
+        if round.is_empty() {
+            break;
+        }
+        fill_trigram(&mut p, &round);
+    }
+    let Prepared { q, words, ranking, candidates, .. } = p;
+    let order = ranking.rank(&candidates);
+    let window = req.options.window.max(0);
+    let page = if req.options.require_all_keywords || ranking.max_per_document.is_some() {
+        filtered_page(&order, &candidates, &words, q, &req)
+    } else {
+        let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
+        let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
+        let rows = retrieve::chunk_rows(&ids, q, &needing_trigram(&top, &candidates));
+        let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
+        Page { hits: top, rows, contexts }
+    };
+    page.into_rows(&candidates, ranking.ran, window > 0)
+}
+
+/// Trigram signals (and documents) of the candidates at `indexes`.
+pub(crate) fn fill_trigram(p: &mut Prepared, indexes: &[usize]) {
+    let ids: Vec<i64> = indexes.iter().map(|&i| p.candidates[i].id).collect();
+    let trigram = retrieve::trigram_signals(&ids, p.q);
+    for &i in indexes {
+        let c = &mut p.candidates[i];
+        // A chunk deleted meanwhile scores 0: it has no row for the page.
+        let (title, lex, document) = trigram.get(&c.id).copied().map_or((0.0, 0.0, None), |(t, l, d)| (t, l, Some(d)));
+        c.title = Some(title);
+        c.lex = Some(lex);
+        c.document = document;
+    }
+}
+
+/// The query's words, what runs, and the candidates with their cheap
+/// signals (None when the query has no word or nothing matches).
+/// `all_entities`: compute the entity signal whatever the weights (for
+/// tuning them).
+pub(crate) fn prepare<'q>(
+    q: Option<&'q str>,
+    given_vector: Option<Vec<f32>>,
+    req: &Request,
+    all_entities: bool,
+) -> Option<Prepared<'q>> {
+    let q = clamp_query(q?, guc::max_query_chars());
     let words = query_terms(q, MAX_QUERY_TERMS);
     if words.is_empty() {
-        return Vec::new();
+        return None;
     }
     let stats = retrieve::query_stats(&words);
     let target = Target { model: stats.embedding_model.clone(), dimension: stats.embedding_dim };
@@ -164,42 +232,17 @@ fn search(q: Option<&str>, given_vector: Option<Vec<f32>>, req: Request) -> Vec<
         },
     };
     let ranking = req.ranking(Ran::of(req.mode, qvec.is_some()));
-    let mut candidates = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter);
+    let entities = all_entities || ranking.uses_entities();
+    let (candidates, entity_only) = candidates(&ranking, q, &words, qvec.as_deref(), &stats, &req.filter, entities);
     if candidates.is_empty() {
-        return Vec::new();
+        return None;
     }
-    // The cascade: trigram signals for the candidates that can change the
-    // result, in rounds (rag_core::search::Ranking::next_trigram).
-    loop {
-        let round = ranking.next_trigram(&candidates);
-        if round.is_empty() {
-            break;
-        }
-        let ids: Vec<i64> = round.iter().map(|&i| candidates[i].id).collect();
-        let trigram = retrieve::trigram_signals(&ids, q);
-        for &i in &round {
-            // A chunk deleted meanwhile scores 0: it has no row for the page.
-            let (title, lex) = trigram.get(&candidates[i].id).copied().unwrap_or((0.0, 0.0));
-            candidates[i].title = Some(title);
-            candidates[i].lex = Some(lex);
-        }
-    }
-    let order = ranking.rank(&candidates);
-    let window = req.options.window.max(0);
-    let page = if req.options.require_all_keywords {
-        keyword_page(&order, &candidates, &words, q, req.top_k as usize, window)
-    } else {
-        let top: Vec<(usize, f64)> = order.into_iter().take(req.top_k as usize).collect();
-        let ids: Vec<i64> = top.iter().map(|&(i, _)| candidates[i].id).collect();
-        let rows = retrieve::chunk_rows(&ids, q, &needing_trigram(&top, &candidates));
-        let contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
-        Page { hits: top, rows, contexts }
-    };
-    page.into_rows(&candidates, ranking.ran, window > 0)
+    Some(Prepared { q, words, ranking, candidates, entity_only })
 }
 
 /// Candidates of every list the ranking reads, with their cheap signals
-/// (distance to the query vector, BM25) filled in.
+/// (distance to the query vector, BM25, and with `entities` the entity
+/// signal) filled in; and those only the entity list found.
 fn candidates(
     ranking: &Ranking,
     q: &str,
@@ -207,7 +250,8 @@ fn candidates(
     qvec: Option<&[f32]>,
     stats: &QueryStats,
     filter: &Option<JsonB>,
-) -> Vec<Candidate> {
+    entities: bool,
+) -> (Vec<Candidate>, HashSet<i64>) {
     let lists = ranking.lists(title_like(words));
     let mut all: Vec<Candidate> = Vec::new();
     if let (Some(v), true) = (qvec, lists.vector > 0) {
@@ -226,6 +270,16 @@ fn candidates(
         }
     }
     let mut merged = merge_candidates(all);
+    let named = if entities { entities::query_entities(q) } else { Vec::new() };
+    let mut entity_only = HashSet::new();
+    if !named.is_empty() {
+        let listed: HashSet<i64> = merged.iter().map(|c| c.id).collect();
+        for id in entities::entity_list(&named, ranking.wide() as i64, filter) {
+            if !listed.contains(&id) && entity_only.insert(id) {
+                merged.push(Candidate { id, ..Candidate::default() });
+            }
+        }
+    }
     let missing: Vec<i64> = merged
         .iter()
         .filter(|c| c.bm25.is_none() || (qvec.is_some() && c.distance.is_none()))
@@ -240,7 +294,13 @@ fn candidates(
             }
         }
     }
-    merged
+    if entities {
+        let signals = entities::entity_signals(&merged.iter().map(|c| c.id).collect::<Vec<_>>(), &named);
+        for c in merged.iter_mut() {
+            c.entity = Some(signals.get(&c.id).copied().unwrap_or(0.0));
+        }
+    }
+    (merged, entity_only)
 }
 
 /// The result page: hits in order with their rows and contexts.
@@ -289,20 +349,18 @@ fn contexts_of(ids: &[i64], rows: &HashMap<i64, ChunkRow>, window: i32) -> HashM
     retrieve::windows(&hits, window)
 }
 
-/// The first `top_k` hits, in rank order, whose window (the chunk and its
-/// neighbours, or the chunk alone) or title contains every query keyword.
-/// Rows and windows are read a page at a time, so memory stays bounded by
-/// two pages whatever the number of candidates.
-fn keyword_page(
-    order: &[(usize, f64)],
-    candidates: &[Candidate],
-    words: &[String],
-    q: &str,
-    top_k: usize,
-    window: i32,
-) -> Page {
+/// The first `top_k` hits, in rank order, that pass the request's filters:
+/// with `require_all_keywords`, hits whose window (the chunk and its
+/// neighbours, or the chunk alone) or title contains every query keyword;
+/// with `max_per_document`, at most that many hits of one document. Rows
+/// and windows are read a page at a time, so memory stays bounded by two
+/// pages whatever the number of candidates.
+fn filtered_page(order: &[(usize, f64)], candidates: &[Candidate], words: &[String], q: &str, req: &Request) -> Page {
+    let top_k = req.top_k.max(1) as usize;
+    let window = req.options.window.max(0);
+    let mut cap = DocumentCap::new(req.options.max_per_document.map(|n| n.max(1) as usize));
     let mut page = Page { hits: Vec::new(), rows: HashMap::new(), contexts: HashMap::new() };
-    for batch in order.chunks(top_k.max(1)) {
+    for batch in order.chunks(top_k) {
         let ids: Vec<i64> = batch.iter().map(|&(i, _)| candidates[i].id).collect();
         let mut rows = retrieve::chunk_rows(&ids, q, &needing_trigram(batch, candidates));
         let mut contexts = if window > 0 { contexts_of(&ids, &rows, window) } else { HashMap::new() };
@@ -311,15 +369,19 @@ fn keyword_page(
             let Some(row) = rows.remove(&id) else { continue };
             let context = contexts.remove(&id);
             let text = context.as_deref().unwrap_or(&row.content);
-            if keyword_window_match(words, &[text, &row.title]) {
-                page.hits.push((idx, score));
-                page.rows.insert(id, row);
-                if let Some(c) = context {
-                    page.contexts.insert(id, c);
-                }
-                if page.hits.len() == top_k {
-                    return page;
-                }
+            if req.options.require_all_keywords && !keyword_window_match(words, &[text, &row.title]) {
+                continue;
+            }
+            if !cap.admit(row.document_id) {
+                continue;
+            }
+            page.hits.push((idx, score));
+            page.rows.insert(id, row);
+            if let Some(c) = context {
+                page.contexts.insert(id, c);
+            }
+            if page.hits.len() == top_k {
+                return page;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! rag_candidate_pages (candidate_pages.rs).
 
 pub mod candidate_pages;
+mod entities;
 pub mod fts;
 pub mod hybrid_search;
 pub mod options;
@@ -10,3 +11,5 @@ pub mod retrieve;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod diversity_tests;

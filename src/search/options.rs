@@ -37,9 +37,15 @@ pub struct SearchOptions {
     /// Most candidates whose trigram signals weighted fusion computes, as a
     /// multiple of top_k.
     pub shortlist: i32,
+    /// At most this many chunks of one document in the result (None: no cap).
+    pub max_per_document: Option<i32>,
 }
 
-const OPTION_KEYS: &str = "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist";
+/// Bounds of `max_per_document`.
+pub const MAX_PER_DOCUMENT: i32 = 1000;
+
+const OPTION_KEYS: &str =
+    "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist, max_per_document";
 
 impl SearchOptions {
     pub fn from_json(options: Option<JsonB>) -> SearchOptions {
@@ -51,6 +57,7 @@ impl SearchOptions {
             window: 0,
             require_all_keywords: false,
             shortlist: guc::trigram_shortlist(),
+            max_per_document: None,
         };
         let obj = match options.map(|j| j.0) {
             None | Some(Value::Null) => return o,
@@ -71,6 +78,18 @@ impl SearchOptions {
                 "oversample" => o.oversample = number_in(&value, "oversample", 1.0, 1000.0) as i32,
                 "window" => o.window = number_in(&value, "window", 0.0, 20.0) as i32,
                 "shortlist" => o.shortlist = number_in(&value, "shortlist", 1.0, 1000.0) as i32,
+                "max_per_document" => {
+                    o.max_per_document = match value {
+                        Value::Null => None,
+                        v => match v.as_f64() {
+                            Some(n) if (1.0..=f64::from(MAX_PER_DOCUMENT)).contains(&n) => Some(n as i32),
+                            _ => invalid_parameter(
+                                format!("options.max_per_document must be a number between 1 and {MAX_PER_DOCUMENT}"),
+                                "It caps the chunks of one document in the result; null (or leaving it out) is no cap.",
+                            ),
+                        },
+                    }
+                }
                 "require_all_keywords" => match value.as_bool() {
                     Some(b) => o.require_all_keywords = b,
                     None => invalid_parameter("options.require_all_keywords must be a boolean", ""),
@@ -99,7 +118,7 @@ fn parse_weights(v: &Value, mut w: Weights) -> Weights {
     let Some(obj) = v.as_object() else {
         invalid_parameter(
             "options.weights must be an object",
-            "Example: {\"weights\": {\"vector\": 0.6, \"fts\": 0.3, \"title\": 0.05, \"lexical\": 0.05}}.",
+            "Example: {\"weights\": {\"vector\": 0.6, \"fts\": 0.3, \"title\": 0.05, \"lexical\": 0.05, \"entity\": 0.1}}.",
         );
     };
     for (key, value) in obj {
@@ -109,9 +128,10 @@ fn parse_weights(v: &Value, mut w: Weights) -> Weights {
             "fts" => w.fts = x,
             "title" => w.title = x,
             "lexical" => w.lex = x,
+            "entity" => w.entity = x,
             other => invalid_parameter(
                 format!("unknown weight \"{other}\""),
-                "Valid weights: vector, fts, title, lexical.",
+                "Valid weights: vector, fts, title, lexical, entity.",
             ),
         }
     }

@@ -270,8 +270,9 @@ pub fn cheap_signals(
     })
 }
 
-/// Title similarity and word similarity of chunks `ids` to `q`.
-pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64)> {
+/// Title similarity and word similarity of chunks `ids` to `q`, and their
+/// document.
+pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64, i64)> {
     let args: [DatumWithOid; 2] = [ids.to_vec().into(), q.into()];
     let ctx = "trigram signals";
     Spi::connect(|client| {
@@ -281,7 +282,8 @@ pub fn trigram_signals(ids: &[i64], q: &str) -> HashMap<i64, (f64, f64)> {
             let Some(id) = row.get_by_name::<i64, _>("id").or_raise(ctx) else { continue };
             let title = row.get_by_name::<f64, _>("title_similarity").or_raise(ctx).unwrap_or(0.0);
             let lex = row.get_by_name::<f64, _>("lexical_similarity").or_raise(ctx).unwrap_or(0.0);
-            out.insert(id, (title, lex));
+            let document = row.get_by_name::<i64, _>("document_id").or_raise(ctx).unwrap_or(0);
+            out.insert(id, (title, lex, document));
         }
         out
     })

@@ -444,6 +444,7 @@ fn eval_hybrid(root: &Path, ds: &Dataset, corpus_emb: &str, query_emb: &str) -> 
                 fts,
                 title: 0.0,
                 lex: 0.0,
+                entity: 0.0,
             };
             let (n, r) = score(&fuse(w, norm));
             println!("| vec 0.55 / fts {fts:.2}, {norm:?} | {n:.4} | {r:.4} |");

@@ -18,6 +18,9 @@ pub struct Signals {
     pub title: Option<f64>,
     /// pg_trgm similarity between query and chunk text, in [0, 1].
     pub lex: Option<f64>,
+    /// Share of the entities the query names that the chunk's document
+    /// lists in its metadata, in [0, 1] (see [`crate::entities`]).
+    pub entity: Option<f64>,
 }
 
 /// Weights of the linear fusion in [`weighted`].
@@ -27,6 +30,8 @@ pub struct Weights {
     pub fts: f64,
     pub title: f64,
     pub lex: f64,
+    /// The entity signal ([`Signals::entity`]); 0, off, until measured.
+    pub entity: f64,
 }
 
 impl Default for Weights {
@@ -44,6 +49,7 @@ impl Default for Weights {
             fts: 0.30,
             title: 0.05,
             lex: 0.10,
+            entity: 0.0,
         }
     }
 }
@@ -75,7 +81,7 @@ pub fn vector_score(cosine_distance: f64) -> f64 {
 }
 
 /// Fused score per candidate (same order as `candidates`):
-/// `w.vec·vec + w.fts·fts_norm + w.title·title + w.lex·lex`, missing signals
+/// `w.vec·vec + w.fts·fts_norm + w.title·title + w.lex·lex + w.entity·entity`, missing signals
 /// counting 0. `fts_norm = fts / max(fts)` over the candidate set
 /// (max-normalisation: raw ts_rank/BM25 values have no fixed scale, and
 /// dividing by the max keeps 0 meaning "no match" unlike min-max). `vec` is
@@ -119,7 +125,8 @@ pub fn weighted_with(candidates: &[Signals], w: &Weights, norm: VecNorm) -> Vec<
             };
             let title = clean(c.title).min(1.0);
             let lex = clean(c.lex).min(1.0);
-            w.vec * vec_norm(v) + w.fts * fts + w.title * title + w.lex * lex
+            let entity = clean(c.entity).min(1.0);
+            w.vec * vec_norm(v) + w.fts * fts + w.title * title + w.lex * lex + w.entity * entity
         })
         .collect()
 }
@@ -271,6 +278,7 @@ mod tests {
             fts: 0.3,
             title: 0.1,
             lex: 0.1,
+            entity: 0.0,
         };
         let c = [
             Signals {
@@ -278,18 +286,21 @@ mod tests {
                 fts: Some(2.0),
                 title: Some(0.5),
                 lex: None,
+                entity: None,
             },
             Signals {
                 vec_distance: Some(1.0),
                 fts: Some(4.0),
                 title: None,
                 lex: Some(0.2),
+                entity: None,
             },
             Signals {
                 vec_distance: None,
                 fts: None,
                 title: None,
                 lex: None,
+                entity: None,
             },
         ];
         let s = weighted_with(&c, &w, VecNorm::Raw);
@@ -307,6 +318,7 @@ mod tests {
             fts: 0.4,
             title: 0.0,
             lex: 0.0,
+            entity: 0.0,
         };
         let c = [
             Signals {
@@ -346,18 +358,34 @@ mod tests {
                 fts: Some(f64::INFINITY),
                 title: Some(7.0),
                 lex: Some(-1.0),
+                entity: None,
             },
             Signals {
                 vec_distance: None,
                 fts: Some(-3.0),
                 title: None,
                 lex: None,
+                entity: None,
             },
         ];
         let s = weighted(&c, &Weights::default());
         assert!(s.iter().all(|x| x.is_finite()));
         assert!(close(s[0], Weights::default().title)); // title clamped to 1
         assert!(close(s[1], 0.0));
+    }
+
+    #[test]
+    fn the_entity_signal_adds_its_weight_and_is_off_by_default() {
+        let matched = Signals { fts: Some(2.0), entity: Some(0.5), ..Default::default() };
+        let other = Signals { fts: Some(2.0), ..Default::default() };
+        let off = weighted(&[matched, other], &Weights::default());
+        assert_eq!(off[0], off[1], "weight 0 by default");
+        let w = Weights { entity: 0.4, ..Weights::default() };
+        let on = weighted(&[matched, other], &w);
+        assert!(close(on[0] - on[1], 0.4 * 0.5));
+        // Clamped to [0, 1] like the trigram signals.
+        let big = Signals { entity: Some(9.0), ..Default::default() };
+        assert!(close(weighted(&[big], &w)[0], 0.4));
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod backfill;
 pub mod blocks;
 pub mod chunk;
 pub mod embed;
+pub mod entities;
+pub mod evaluate;
 pub mod fusion;
 pub mod hash;
 pub mod postings;

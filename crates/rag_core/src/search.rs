@@ -147,6 +147,10 @@ pub struct Ranking {
     /// Most candidates whose trigram signals weighted fusion computes, as a
     /// multiple of top_k (the exact shortlist is cut to it).
     pub shortlist: usize,
+    /// At most this many chunks of one document in the top k (None: no
+    /// cap). The ranking then goes further down the candidates to fill the
+    /// top k ([`DocumentCap`]).
+    pub max_per_document: Option<usize>,
 }
 
 /// How many candidates each list contributes (0: the list is not read).
@@ -186,12 +190,19 @@ impl Ranking {
         self.top_k.saturating_mul(self.oversample.max(1))
     }
 
+    /// Whether the entity signal takes part: weighted fusion of several
+    /// signals with an entity weight. Its list (chunks of documents naming
+    /// an entity of the query) is then read as deep as the others.
+    pub fn uses_entities(&self) -> bool {
+        matches!((self.ran, self.fusion), (Ran::Hybrid | Ran::FtsLexical, Fusion::Weighted)) && self.weights.entity > 0.0
+    }
+
     /// The lists to read; `title_like`: see [`title_like`].
     pub fn lists(&self, title_like: bool) -> Lists {
         let wide = self.wide();
-        // Keyword filtering removes hits after ranking: single lists look
-        // as far as fused ones then.
-        let single = if self.require_all_keywords { wide } else { self.top_k };
+        // Keyword filtering and the per-document cap remove hits after
+        // ranking: single lists look as far as fused ones then.
+        let single = if self.require_all_keywords || self.max_per_document.is_some() { wide } else { self.top_k };
         let titles = if title_like { wide } else { 0 };
         match self.ran {
             Ran::Fts => Lists { fts: single, ..Lists::default() },
@@ -215,11 +226,16 @@ pub struct Candidate {
     pub title: Option<f64>,
     /// Trigram word similarity of the query to the chunk's text.
     pub lex: Option<f64>,
+    /// The entity signal (see [`crate::entities`]).
+    pub entity: Option<f64>,
+    /// The chunk's document (rag_search.documents.id), once read with the
+    /// trigram signals: the per-document cap needs it.
+    pub document: Option<i64>,
 }
 
 impl Candidate {
     fn signals(&self) -> Signals {
-        Signals { vec_distance: self.distance, fts: self.bm25, title: self.title, lex: self.lex }
+        Signals { vec_distance: self.distance, fts: self.bm25, title: self.title, lex: self.lex, entity: self.entity }
     }
 }
 
@@ -236,6 +252,8 @@ pub fn merge_candidates(lists: impl IntoIterator<Item = Candidate>) -> Vec<Candi
                 m.bm25 = m.bm25.or(c.bm25);
                 m.title = m.title.or(c.title);
                 m.lex = m.lex.or(c.lex);
+                m.entity = m.entity.or(c.entity);
+                m.document = m.document.or(c.document);
             }
             None => {
                 at.insert(c.id, out.len());
@@ -283,17 +301,17 @@ impl Ranking {
                 let cheap = cheap_scores(candidates, &w);
                 let signals: Vec<Signals> = candidates.iter().map(Candidate::signals).collect();
                 let finals = fusion::weighted(&signals, &w);
-                let mut known: Vec<f64> =
-                    (0..candidates.len()).filter(|&i| !unknown(&candidates[i])).map(|i| finals[i]).collect();
+                let known: Vec<usize> = (0..candidates.len()).filter(|&i| !unknown(&candidates[i])).collect();
+                let theta = self.kth_best(&known, &finals, candidates);
                 let cap = self.top_k.saturating_mul(self.shortlist.max(1)).max(self.top_k);
-                if known.len() >= cap {
+                // With a per-document cap, the known candidates may not yet
+                // fill the top k: rounds go on past the shortlist until they do.
+                if known.len() >= cap && theta.is_some() {
                     return Vec::new();
                 }
-                known.sort_by(|a, b| by_score(*a, *b));
-                let theta = known.get(self.top_k.saturating_sub(1)).copied();
                 let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| unknown(&candidates[i])).collect();
                 order.sort_by(|&a, &b| by_score(cheap[a], cheap[b]).then(candidates[a].id.cmp(&candidates[b].id)));
-                let round = self.top_k.min(cap - known.len());
+                let round = if known.len() < cap { self.top_k.min(cap - known.len()) } else { self.top_k };
                 order
                     .into_iter()
                     .take_while(|&i| match theta {
@@ -304,6 +322,30 @@ impl Ranking {
                     })
                     .take(round)
                     .collect()
+            }
+        }
+    }
+
+    /// θ of the cascade: the k-th best final score among the candidates
+    /// `known` (trigram signals computed). With a per-document cap, among
+    /// them as capped: adding candidates can only raise each document's
+    /// best scores and add documents, so the capped k-th best of all
+    /// candidates is at least this one, and a candidate whose bound is below
+    /// it cannot enter the capped top k. Candidates of unknown document
+    /// (deleted meanwhile) are left out, which only lowers θ.
+    fn kth_best(&self, known: &[usize], finals: &[f64], candidates: &[Candidate]) -> Option<f64> {
+        let k = self.top_k.max(1);
+        let mut order: Vec<usize> = known.to_vec();
+        order.sort_by(|&a, &b| by_score(finals[a], finals[b]).then(candidates[a].id.cmp(&candidates[b].id)));
+        match self.max_per_document {
+            None => order.get(k - 1).map(|&i| finals[i]),
+            Some(max) => {
+                let mut cap = DocumentCap::new(Some(max));
+                order
+                    .into_iter()
+                    .filter(|&i| candidates[i].document.is_some_and(|d| cap.admit(d)))
+                    .nth(k - 1)
+                    .map(|i| finals[i])
             }
         }
     }
@@ -366,6 +408,32 @@ impl Ranking {
         let mut out: Vec<(usize, f64)> = members.into_iter().zip(scores).collect();
         out.sort_by(|a, b| by_score(a.1, b.1).then(candidates[a.0].id.cmp(&candidates[b.0].id)));
         out
+    }
+}
+
+/// The per-document cap of a result page: hits are offered in rank order
+/// and a document's hits are admitted until it has `max`. Holds one entry
+/// per admitted document (at most top_k).
+#[derive(Debug, Clone, Default)]
+pub struct DocumentCap {
+    max: Option<usize>,
+    taken: HashMap<i64, usize>,
+}
+
+impl DocumentCap {
+    pub fn new(max: Option<usize>) -> Self {
+        DocumentCap { max, taken: HashMap::new() }
+    }
+
+    /// Whether a hit of `document` enters the page (and counts it if so).
+    pub fn admit(&mut self, document: i64) -> bool {
+        let Some(max) = self.max else { return true };
+        let taken = self.taken.entry(document).or_insert(0);
+        if *taken >= max {
+            return false;
+        }
+        *taken += 1;
+        true
     }
 }
 
@@ -472,11 +540,12 @@ mod tests {
             oversample: 10,
             require_all_keywords: false,
             shortlist: 1000,
+            max_per_document: None,
         }
     }
 
     fn cand(id: i64, distance: Option<f64>, bm25: f64) -> Candidate {
-        Candidate { id, distance, bm25: Some(bm25), title: None, lex: None }
+        Candidate { id, distance, bm25: Some(bm25), ..Candidate::default() }
     }
 
     #[test]
@@ -501,6 +570,16 @@ mod tests {
         assert_eq!(keywords.lists(true), Lists { vector: 80, ..Lists::default() });
         assert_eq!(ranking(Ran::FtsLexical, Fusion::Rrf, 2).lists(true), Lists { fts: 20, titles: 20, vector: 0 });
         assert_eq!(ranking(Ran::Lexical, Fusion::Rrf, 2).lists(false), Lists { fts: 20, titles: 0, vector: 0 });
+    }
+
+    #[test]
+    fn the_entity_signal_takes_part_in_weighted_fusion_with_a_weight() {
+        let with = |ran, fusion, entity| Ranking { weights: Weights { entity, ..Weights::default() }, ..ranking(ran, fusion, 8) };
+        assert!(!with(Ran::Hybrid, Fusion::Weighted, 0.0).uses_entities(), "off by default");
+        assert!(with(Ran::Hybrid, Fusion::Weighted, 0.2).uses_entities());
+        assert!(with(Ran::FtsLexical, Fusion::Weighted, 0.2).uses_entities());
+        assert!(!with(Ran::Hybrid, Fusion::Rrf, 0.2).uses_entities());
+        assert!(!with(Ran::Fts, Fusion::Weighted, 0.2).uses_entities());
     }
 
     #[test]
@@ -531,7 +610,7 @@ mod tests {
             .map(|i| {
                 let distance = rng.chance(0.8).then(|| rng.unit() * 1.2);
                 let bm25 = if rng.chance(0.7) { rng.unit() * 12.0 } else { 0.0 };
-                let c = Candidate { id: (i as i64 * 7919) % 1000, distance, bm25: Some(bm25), title: None, lex: None };
+                let c = Candidate { id: (i as i64 * 7919) % 1000, distance, bm25: Some(bm25), ..Candidate::default() };
                 (c, rng.unit(), rng.unit())
             })
             .collect()
@@ -569,7 +648,7 @@ mod tests {
             for (ran, weights) in [
                 (Ran::Hybrid, Weights::default()),
                 (Ran::FtsLexical, Weights::default()),
-                (Ran::Hybrid, Weights { vec: 0.3, fts: 0.2, title: 0.4, lex: 0.6 }),
+                (Ran::Hybrid, Weights { vec: 0.3, fts: 0.2, title: 0.4, lex: 0.6, entity: 0.0 }),
             ] {
                 let r = Ranking { weights, ..ranking(ran, Fusion::Weighted, k) };
                 let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
@@ -589,6 +668,65 @@ mod tests {
         assert!(computed_total * 3 < candidates_total, "{computed_total} of {candidates_total} computed");
     }
 
+    /// The ranking's top k after the per-document cap, as the result page
+    /// applies it.
+    fn capped_top(r: &Ranking, candidates: &[Candidate], k: usize) -> Vec<(i64, u64)> {
+        let mut cap = DocumentCap::new(r.max_per_document);
+        r.rank(candidates)
+            .into_iter()
+            .filter(|&(i, _)| cap.admit(candidates[i].document.expect("known document")))
+            .take(k)
+            .map(|(i, s)| (candidates[i].id, s.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn the_cascade_returns_the_exact_capped_top_k() {
+        for seed in 1..200u64 {
+            let mut raw = random_candidates(seed, 5 + (seed as usize % 120));
+            raw.sort_by_key(|r| r.0.id);
+            raw.dedup_by_key(|r| r.0.id);
+            let k = 1 + seed as usize % 10;
+            // Few documents, so the cap binds: a handful of chunks each.
+            let documents = 1 + (seed as i64 % 7);
+            for max in [1, 2] {
+                let r = Ranking { max_per_document: Some(max), ..ranking(Ran::Hybrid, Fusion::Weighted, k) };
+                let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
+                let full: Vec<Candidate> = raw
+                    .iter()
+                    .map(|&(c, t, l)| Candidate { title: Some(t), lex: Some(l), document: Some(c.id % documents), ..c })
+                    .collect();
+                let want = capped_top(&r, &full, k);
+                let mut partial = cheap.clone();
+                loop {
+                    let round = r.next_trigram(&partial);
+                    if round.is_empty() {
+                        break;
+                    }
+                    for i in round {
+                        partial[i] = full[i];
+                    }
+                }
+                // Ranked: the candidates with trigram signals (all known documents).
+                let got = capped_top(&r, &partial, k);
+                assert_eq!(got, want, "seed {seed} k {k} max {max}");
+                assert!(want.len() <= (documents as usize) * max);
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_cap_admits_at_most_max_hits_of_a_document() {
+        let mut cap = DocumentCap::new(Some(2));
+        let admitted: Vec<bool> = [7, 7, 3, 7, 3, 3, 9].iter().map(|&d| cap.admit(d)).collect();
+        assert_eq!(admitted, vec![true, true, true, false, true, false, true]);
+        let mut none = DocumentCap::new(None);
+        assert!((0..10).all(|_| none.admit(1)));
+        // A capped search reads as deep as a fused one in single-list modes.
+        let capped = Ranking { max_per_document: Some(1), ..ranking(Ran::Fts, Fusion::Weighted, 8) };
+        assert_eq!(capped.lists(false), Lists { fts: 80, ..Lists::default() });
+    }
+
     #[test]
     fn the_shortlist_is_short_when_trigram_weights_are_small() {
         let mut raw = random_candidates(77, 160);
@@ -596,7 +734,7 @@ mod tests {
         raw.dedup_by_key(|r| r.0.id);
         let cheap: Vec<Candidate> = raw.iter().map(|(c, _, _)| *c).collect();
         let full: Vec<Candidate> = raw.iter().map(|&(c, t, l)| Candidate { title: Some(t), lex: Some(l), ..c }).collect();
-        let r = Ranking { weights: Weights { vec: 0.6, fts: 0.4, title: 0.0, lex: 0.0 }, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
+        let r = Ranking { weights: Weights { vec: 0.6, fts: 0.4, title: 0.0, lex: 0.0, entity: 0.0 }, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
         assert_eq!(run_cascade(&r, &cheap, &full, 8).1, 8, "no trigram weight: the top k only");
         let capped = Ranking { shortlist: 2, ..ranking(Ran::Hybrid, Fusion::Weighted, 8) };
         assert!(run_cascade(&capped, &cheap, &full, 8).1 <= 16);

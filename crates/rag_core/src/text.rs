@@ -157,6 +157,17 @@ pub fn query_terms_with(q: &str, max_terms: usize, opts: &TextOptions) -> Vec<St
     terms
 }
 
+/// The words of `text` in order as queries see them (lowercase alphanumeric
+/// words, Korean words reduced to their deepest stem), repeats kept: entity
+/// names are compared with the word sequences of a query.
+pub fn stemmed_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for_each_word(text, |word, has_hangul| {
+        words.push(if has_hangul { korean::deepest_stem(word) } else { word }.to_string());
+    });
+    words
+}
+
 /// The first `max_chars` characters of `q` (never splits a character).
 pub fn clamp_query(q: &str, max_chars: usize) -> &str {
     match q.char_indices().nth(max_chars) {

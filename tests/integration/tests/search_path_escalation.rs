@@ -157,6 +157,12 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
         "rag_upsert_document/5",
         "SELECT * FROM rag_upsert_document('poison:1', 'Refused', 'A POISON text.', '{\"lang\": \"en\"}', 'test')",
     );
+    calls.run(
+        c,
+        "rag_upsert_document/5",
+        "SELECT * FROM rag_upsert_document('graph:1', 'Hybrid search', 'Hybrid search combines vectors and BM25.',
+             '{\"entity_names\": [\"hybrid search\"], \"entity_relations\": [{\"source\": \"hybrid search\", \"relation\": \"uses\", \"target\": \"BM25\"}]}')",
+    );
 
     // The backfill step, a failure and its retry, the counters.
     fx.set_fault(Fault::Poison("POISON".into()));
@@ -203,6 +209,28 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
         }
     }
     assert!(calls.run(c, "rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('탄핵 절차', 5)") > 0);
+
+    // Entity metadata: the entity signal of a search and the relation walk.
+    let sql = "SELECT * FROM rag_hybrid_search('hybrid search', 5, 'hybrid', NULL, '{\"weights\": {\"entity\": 0.3}}')";
+    assert!(calls.run(c, "rag_hybrid_search/5", sql) > 0);
+    let sql = "SELECT * FROM rag_related_documents(entity => 'BM25', hops => 2)";
+    assert_eq!(calls.run(c, "rag_related_documents/4", sql), 1);
+
+    // Evaluation and tuning on judged queries in the caller's own tables.
+    c.batch_execute(
+        "CREATE TABLE public.eval_queries (query_id text, query text);
+         INSERT INTO public.eval_queries VALUES ('1', 'hybrid search'), ('2', '탄핵 절차');
+         CREATE TABLE public.eval_heldout (query_id text, query text);
+         INSERT INTO public.eval_heldout VALUES ('3', 'vector index');
+         CREATE TABLE public.eval_qrels (query_id text, doc_id text, relevance int);
+         INSERT INTO public.eval_qrels VALUES ('1', 'wiki:constitutional-court', 1), ('2', 'wiki:impeachment-ko', 2), ('3', 'wiki:x', 1);",
+    )
+    .unwrap();
+    let modes = "ARRAY['fts', 'vector', 'hybrid', 'lexical']";
+    let sql = format!("SELECT * FROM rag_evaluate('public.eval_queries', 'public.eval_qrels', {modes}, 5)");
+    assert_eq!(calls.run(c, "rag_evaluate/6", &sql), 4);
+    let sql = "SELECT * FROM rag_tune_weights('public.eval_queries', 'public.eval_qrels', 'public.eval_heldout', 5)";
+    assert_eq!(calls.run(c, "rag_tune_weights/6", sql), 2);
 
     // The background worker: a bootstrap run to the end after a model
     // switch, then a maintenance run that is stopped, resumed and embeds a

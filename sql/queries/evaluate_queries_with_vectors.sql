@@ -1,0 +1,5 @@
+-- The judged queries of an operator's table (@relation@, a name PostgreSQL
+-- quoted; columns checked first) with their precomputed vectors (vector,
+-- real[] or double precision[]), read as the caller.
+SELECT q.query_id::text AS query_id, q.query::text AS query, q.query_vector::real[] AS query_vector
+FROM @relation@ AS q
