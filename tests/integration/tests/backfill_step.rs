@@ -447,12 +447,12 @@ fn privileges_of_settings_and_backfill_functions() {
         .expect_err("ALTER DATABASE SET of the API key");
     assert_eq!(refused.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
     assert!(refused.as_db_error().and_then(|e| e.hint()).is_some_and(|h| h.contains("ALTER SYSTEM")));
-    c.batch_execute(&format!(
+    c.batch_execute(
         "DO $$ BEGIN
              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bf_user') THEN CREATE ROLE bf_user LOGIN; END IF;
          END $$;
-         REVOKE rag_search_admin FROM bf_user;"
-    ))
+         REVOKE rag_search_admin FROM bf_user;",
+    )
     .unwrap();
     let cluster = shared_cluster();
     let user_dsn = cluster.dsn_as(db, "bf_user");
