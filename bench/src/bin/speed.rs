@@ -61,12 +61,12 @@ const INGEST_BATCH: usize = 600;
 const UPDATE_BATCH: usize = 1000;
 /// Bump when the way the databases are built changes: a database recorded
 /// with another format is rebuilt.
-const BUILD_FORMAT: i64 = 1;
+const BUILD_FORMAT: i64 = 2;
 const BASE_DATABASE: &str = "rag_speed_base";
 /// The Supabase-style function, created in every measured database.
 const DOCS_FUNCTION: &str = "public.bench_hybrid_search";
 
-/// Targets of the issue this benchmark answers.
+/// The targets the report compares against.
 const HYBRID_VS_PGVECTOR: f64 = 3.0;
 const HYBRID_P50_100K_MS: f64 = 10.0;
 const FTS_P50_100K_MS: f64 = 5.0;
@@ -704,7 +704,12 @@ fn build(ctx: &Context, name: &str, sized: Option<(usize, &BaseVectors)>, params
     let mut client = connect_with_notices(ctx.dsn, name, |n| println!("[server] {n}"))?;
     client.batch_execute("CREATE EXTENSION rag_search CASCADE")?;
     client.execute("SELECT rag_set_embedding_model($1, $2)", &[&MODEL, &(DIM as i32)])?;
-    let indexes = bulk_load_indexes(&mut client)?;
+    // Only the HNSW index is dropped for the load: the postings maintenance
+    // finds the earlier chunks of a lexeme that reaches the postings through
+    // the GIN index (without it every such lexeme scans every chunk, and the
+    // load slows down with the corpus). VACUUM FULL rebuilds it compactly.
+    let indexes: Vec<(String, String)> =
+        bulk_load_indexes(&mut client)?.into_iter().filter(|(_, definition)| definition.contains(" USING hnsw ")).collect();
     drop_indexes(&mut client, &indexes)?;
 
     let lens: Vec<usize> = ctx.corpora.iter().map(|c| c.docs.len()).collect();
@@ -1580,8 +1585,8 @@ fn report(r: &Report) -> String {
         s,
         "Built once in a persistent cluster outside the repository and reused while the recorded build parameters \
          and the installed extension (version, SQL script, library) match. Loading: `rag_upsert_documents` with the \
-         chunks' GIN and HNSW indexes dropped, embeddings written with plain `UPDATE`s (as the backfill stores them), \
-         `VACUUM FULL` of the chunks (the updates leave every row twice), the indexes recreated from their own \
+         chunks' HNSW index dropped (the GIN index stays: the postings maintenance reads it), embeddings written with plain `UPDATE`s (as the backfill stores them), \
+         `VACUUM FULL` of the chunks (the updates leave every row twice; it also rebuilds the GIN index), the HNSW index recreated from their own \
          definitions (maintenance_work_mem {}, 1 parallel maintenance worker), `VACUUM ANALYZE`.\n",
         r.maintenance_work_mem
     );
