@@ -237,7 +237,7 @@ fn search_options(w: &Weights) -> Value {
 
 /// Whether any document names an entity (the entity weight is tuned then).
 fn entity_metadata_present() -> bool {
-    Spi::get_one::<bool>(queries::ENTITY_METADATA_PRESENT).or_raise("look for entity metadata").unwrap_or(false)
+    queries::select_one::<bool>(queries::ENTITY_METADATA_PRESENT, &[], "look for entity metadata").unwrap_or(false)
 }
 
 /// doc_id of documents `ids`.

@@ -29,7 +29,7 @@ const LONG: Duration = Duration::from_secs(120);
 /// The functions of the extension that only read, each with a call that
 /// runs it on the standby. Every other function of the extension (trigger
 /// functions aside) must refuse to run there.
-const READS: [(&str, &str); 9] = [
+const READS: [(&str, &str); 13] = [
     ("rag_hybrid_search/5", "SELECT * FROM rag_hybrid_search('hybrid search', 3, 'fts')"),
     ("rag_hybrid_search/6", "SELECT * FROM rag_hybrid_search('hybrid search', $1, 3, 'vector')"),
     ("rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('hybrid search', 3)"),
@@ -42,6 +42,10 @@ const READS: [(&str, &str); 9] = [
     ),
     ("rag_search.index_text/1", "SELECT rag_search.index_text('탄핵을')"),
     ("rag_search.index_tsvector/2", "SELECT rag_search.index_tsvector('simple', '탄핵을')"),
+    ("rag_evaluate/6", "SELECT * FROM rag_evaluate('public.judged_queries', 'public.judgments', ARRAY['fts', 'vector'], 3)"),
+    ("rag_tune_weights/6", "SELECT * FROM rag_tune_weights('public.judged_queries', 'public.judgments', k => 3)"),
+    ("rag_related_documents/4", "SELECT * FROM rag_related_documents(entity => 'PostgreSQL')"),
+    ("rag_search.entity_keys/1", "SELECT rag_search.entity_keys('{\"entity_names\": [\"PostgreSQL\"]}'::jsonb)"),
 ];
 
 /// Functions that write, by name, that the enumeration must find (a check
@@ -196,6 +200,16 @@ fn a_hot_standby_serves_every_search_and_refuses_every_write() {
     let mut p = primary.connect(DB);
     p.batch_execute(&format!("SELECT * FROM rag_set_embedding_model('m', {SMALL_DIM})")).unwrap();
     let chunks = load_samples(&mut p, 39);
+    // Judged queries for rag_evaluate and rag_tune_weights on the standby.
+    p.batch_execute(
+        "CREATE TABLE public.judged_queries (query_id text, query text);
+         INSERT INTO public.judged_queries VALUES ('q1', '탄핵 절차'), ('q2', 'hybrid search');
+         CREATE TABLE public.judgments (query_id text, doc_id text, relevance int);
+         INSERT INTO public.judgments
+             SELECT q, doc_id, 1 FROM unnest(ARRAY['q1', 'q2']) AS q,
+                  (SELECT doc_id FROM rag_search.documents ORDER BY doc_id LIMIT 2) AS d;",
+    )
+    .unwrap();
 
     // The standby is copied before anything is embedded; the server-started
     // worker is configured on it (and must not run while it is a standby).
@@ -278,7 +292,7 @@ fn a_hot_standby_serves_every_search_and_refuses_every_write() {
     // Every function: the reads run, everything else refuses with 25006.
     for (function, sql) in READS {
         let result = if sql.contains("$1") { s.query(sql, &[&v]) } else { s.query(sql, &[]) };
-        result.unwrap_or_else(|e| panic!("{function} on the standby: {e}"));
+        result.unwrap_or_else(|e| panic!("{function} on the standby: {:?}", e.as_db_error()));
     }
     let writes = writing_functions(&mut p);
     for f in &writes {
