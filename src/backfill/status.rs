@@ -135,7 +135,7 @@ fn read_status() -> StatusRow {
         let eta = eta_seconds(missing, rate).map(Interval::from_seconds);
         let coverage: Numeric<5, 2> = match coverage_text(embedded, total).as_str().try_into() {
             Ok(n) => n,
-            Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("coverage: {e}"), ""),
+            Err(e) => crate::error::internal(format!("coverage: {e}")),
         };
         let state = derive_state(&recorded, stop_requested, alive).as_str().to_string();
         (

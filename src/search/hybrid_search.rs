@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use crate::sql_types::JsonbText;
 use rag_core::fusion;
 use rag_core::search::{merge_candidates, title_like, Candidate, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
@@ -38,8 +38,8 @@ pub fn rag_hybrid_search(
     q: Option<&str>,
     top_k: Option<i32>,
     mode: default!(Option<&str>, "'auto'"),
-    filter: default!(Option<JsonB>, "NULL"),
-    options: default!(Option<JsonB>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -72,8 +72,8 @@ pub fn rag_hybrid_search_with_vector(
     query_vector: Option<VectorArg>,
     top_k: Option<i32>,
     mode: default!(Option<&str>, "'hybrid'"),
-    filter: default!(Option<JsonB>, "NULL"),
-    options: default!(Option<JsonB>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -105,12 +105,12 @@ pub fn rag_hybrid_search_with_vector(
 struct Request {
     top_k: i32,
     mode: Mode,
-    filter: Option<JsonB>,
+    filter: Option<JsonbText>,
     options: SearchOptions,
 }
 
 impl Request {
-    fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonB>, options: Option<JsonB>) -> Self {
+    fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonbText>, options: Option<JsonbText>) -> Self {
         let top_k = validate_top_k(top_k, "top_k");
         let options = SearchOptions::from_json(options);
         enforce_limits(top_k, options.oversample, options.window);
@@ -206,7 +206,7 @@ fn candidates(
     words: &[String],
     qvec: Option<&[f32]>,
     stats: &QueryStats,
-    filter: &Option<JsonB>,
+    filter: &Option<JsonbText>,
 ) -> Vec<Candidate> {
     let lists = ranking.lists(title_like(words));
     let mut all: Vec<Candidate> = Vec::new();

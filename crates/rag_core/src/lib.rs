@@ -7,9 +7,11 @@
 pub mod backfill;
 pub mod blocks;
 pub mod chunk;
+pub mod document;
 pub mod embed;
 pub mod fusion;
 pub mod hash;
+pub mod json_text;
 pub mod postings;
 pub mod prune;
 pub mod sampling;
