@@ -471,12 +471,13 @@ impl Generator {
             elements.push(element);
         }
         self.max_text = max_text;
-        let payload = match self.draw.weighted(&[94, 3, 3]) {
-            0 => Some(format!("[{}]", elements.join(","))),
-            1 => Some(self.draw.json_value(1)),
-            _ => None,
+        // Any other JSON value succeeds only as an empty array.
+        let (payload, elements) = match self.draw.weighted(&[94, 3, 3]) {
+            0 => (Some(format!("[{}]", elements.join(","))), n),
+            1 => (Some(self.draw.json_value(1)), 0),
+            _ => (None, 0),
         };
-        Input::new(Kind::UpsertMany, UPSERT_MANY, vec![Arg::Text(payload)], Check::UpsertMany { elements: n })
+        Input::new(Kind::UpsertMany, UPSERT_MANY, vec![Arg::Text(payload)], Check::UpsertMany { elements })
     }
 
     fn delete(&mut self) -> Input {
