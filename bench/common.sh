@@ -222,3 +222,35 @@ stop_cluster() {
         rm -rf "$CLUSTER_DIR"
     fi
 }
+
+# Builds the fixture embedder and the integration crate's benchmark program
+# $1 (release).
+build_fixture_program() {
+    log "building the fixture embedder and $1"
+    cargo build --release --locked --quiet -p fixture_embedder --bin fixture-embedder -p rag_search_integration --bin "$1"
+}
+
+# Starts a throwaway cluster (start_cluster $1) and a release fixture
+# embedder answering $2-dimensional vectors truncated to $3, both stopped on
+# exit. Sets DSN, PORT, CLUSTER_DIR and FIXTURE_URL.
+start_cluster_and_fixture() {
+    FIXTURE_PID=""
+    start_cluster "$1"
+    trap 'stop_fixture; stop_cluster' EXIT
+    exec 3< <("$BENCH_BIN/fixture-embedder" --port 0 --native-dim "$2" --dim "$3")
+    FIXTURE_PID=$!
+    read -r FIXTURE_URL <&3
+    log "fixture embedder at $FIXTURE_URL"
+}
+
+stop_fixture() {
+    if [ -n "${FIXTURE_PID:-}" ]; then kill "$FIXTURE_PID" 2>/dev/null || true; fi
+}
+
+# The arguments with which a benchmark program writes its BENCHMARKS.md
+# section: the server log it checks for crashes, the report, the command
+# ($1), the revision and the date.
+report_args() {
+    REPORT_ARGS=(--server-log "$CLUSTER_DIR/server.log" --report "$ROOT/BENCHMARKS.md" --command "$1"
+        --revision "$REVISION" --date "$(date -u +%Y-%m-%d)")
+}

@@ -34,6 +34,12 @@ pub mod rag_search {
         tsvs: Array<'_, TsVectorArg>,
         sign: i64,
     ) -> TableIterator<'static, (name!(lexemes, Vec<String>), name!(dfs, Vec<i64>))> {
+        if sign != 1 && sign != -1 {
+            crate::error::invalid_parameter(
+                format!("sign must be 1 or -1, not {sign}"),
+                "Pass 1 for chunks added and -1 for chunks removed (the statistics triggers do).",
+            );
+        }
         let docs: Vec<TsVectorArg> = tsvs.iter().flatten().collect();
         let counts = rag_core::tsvector::document_frequencies(docs.iter().map(TsVectorArg::as_bytes));
         let mut lexemes = Vec::with_capacity(counts.len());

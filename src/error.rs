@@ -23,14 +23,20 @@ pub fn null_value(message: impl Into<String>, hint: impl Into<String>) -> ! {
     raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, message, hint)
 }
 
+/// An internal error (XX000): a state the extension never produces on
+/// purpose. No input may lead here; the hint asks for a report.
+pub fn internal(message: impl Into<String>) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        message,
+        "This is a bug in rag_search: please report it with the statement that raised it and the server log around it.",
+    )
+}
+
 /// Maps an SPI failure (which PostgreSQL already reported in detail for SQL
 /// errors) to an internal error naming what we were doing.
 pub fn spi_failed(context: &str, err: pgrx::spi::SpiError) -> ! {
-    raise(
-        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        format!("rag_search: {context}: {err}"),
-        "",
-    )
+    internal(format!("rag_search: {context}: {err}"))
 }
 
 /// `result.or_spi_error("context")` instead of unwrap in SQL functions.

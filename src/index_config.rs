@@ -50,11 +50,7 @@ mod rag_search {
         };
         match datum {
             Some(datum) => TsVectorValue::from_datum(datum),
-            None => crate::error::raise(
-                pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                "to_tsvector returned NULL",
-                "",
-            ),
+            None => crate::error::internal("to_tsvector returned NULL"),
         }
     }
 }

@@ -6,13 +6,15 @@ use std::collections::{HashMap, VecDeque};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 use rag_core::chunk::{chunk_text, ChunkSettings};
+use rag_core::document::{doc_id_problem, DocIdProblem, MAX_DOC_ID_BYTES};
 use rag_core::hash::{chunk_hash, hex, source_hash};
-use serde_json::Value;
+use rag_core::json_text::{metadata_object, parse_documents, DocumentFields, DocumentsError};
 
 use crate::error::{invalid_parameter, null_value, raise, OrRaise};
 use crate::security::as_extension_owner;
+use crate::sql_types::JsonbText;
 use crate::{guc, queries};
 
 /// Inserts or replaces the document `doc_id`.
@@ -27,7 +29,7 @@ fn rag_upsert_document(
     doc_id: Option<&str>,
     title: Option<&str>,
     content: Option<&str>,
-    metadata: default!(Option<JsonB>, "'{}'"),
+    metadata: default!(Option<JsonbText>, "'{}'"),
     source: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -41,7 +43,7 @@ fn rag_upsert_document(
 > {
     crate::security::require_current_schema();
     crate::security::require_writable("rag_upsert_document()");
-    let doc = DocumentInput::from_args(doc_id, title, content, metadata.map(|j| j.0), source, None);
+    let doc = DocumentInput::from_args(doc_id, title, content, metadata.as_ref().map(|j| j.0.as_str()), source, None);
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
         let outcome = upsert_batch(client, std::slice::from_ref(&doc), &settings).pop();
@@ -60,7 +62,7 @@ fn rag_upsert_document(
 /// element, in input order.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
+fn rag_upsert_documents(documents: Option<JsonbText>) -> TableIterator<
     'static,
     (
         name!(doc_id, String),
@@ -73,20 +75,25 @@ fn rag_upsert_documents(documents: Option<JsonB>) -> TableIterator<
 > {
     crate::security::require_current_schema();
     crate::security::require_writable("rag_upsert_documents()");
-    let Some(JsonB(value)) = documents else {
+    let Some(JsonbText(payload)) = documents else {
         null_value(
             "rag_upsert_documents: documents must not be NULL",
             "Pass a JSON array of objects such as '[{\"doc_id\": \"a:1\", \"content\": \"...\"}]'.",
         );
     };
-    let Value::Array(items) = value else {
-        invalid_parameter(
-            "rag_upsert_documents: documents must be a JSON array",
-            "Pass a JSON array of objects such as '[{\"doc_id\": \"a:1\", \"content\": \"...\"}]'.",
-        );
+    let docs: Vec<DocumentInput> = match parse_documents(&payload) {
+        Ok(elements) => elements.into_iter().enumerate().map(|(i, fields)| DocumentInput::from_fields(i, fields)).collect(),
+        Err(e) => invalid_parameter(
+            format!("rag_upsert_documents: {e}"),
+            match e {
+                DocumentsError::NotAString { .. } => {
+                    "Pass doc_id, title, content and source as JSON strings and metadata as an object."
+                }
+                _ => "Pass a JSON array of objects such as '[{\"doc_id\": \"a:1\", \"content\": \"...\"}]'.",
+            },
+        ),
     };
-    let docs: Vec<DocumentInput> =
-        items.into_iter().enumerate().map(|(i, item)| DocumentInput::from_json(i, item)).collect();
+    drop(payload);
     let settings = chunk_settings();
     let rows = Spi::connect_mut(|client| {
         let rows = upsert_batch(client, &docs, &settings)
@@ -131,7 +138,8 @@ struct DocumentInput {
     doc_id: String,
     title: String,
     content: String,
-    metadata: Value,
+    /// The metadata object as JSON text (stored as given).
+    metadata: String,
     source: Option<String>,
 }
 
@@ -140,20 +148,15 @@ impl DocumentInput {
         doc_id: Option<&str>,
         title: Option<&str>,
         content: Option<&str>,
-        metadata: Option<Value>,
+        metadata: Option<&str>,
         source: Option<&str>,
         element: Option<usize>,
     ) -> Self {
         let doc_id = validate_doc_id(doc_id, element);
-        let metadata = match metadata {
-            None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(v @ Value::Object(_)) => v,
-            Some(other) => invalid_parameter(
-                format!(
-                    "{}metadata must be a JSON object, not {}",
-                    element_prefix(element),
-                    json_type_name(&other)
-                ),
+        let metadata = match metadata_object(metadata) {
+            Ok(object) => object.unwrap_or("{}").to_string(),
+            Err(found) => invalid_parameter(
+                format!("{}metadata must be a JSON object, not {}", element_prefix(element), found.described()),
                 "Wrap values in an object, e.g. '{\"tags\": [\"a\", \"b\"]}'.",
             ),
         };
@@ -166,37 +169,13 @@ impl DocumentInput {
         }
     }
 
-    fn from_json(index: usize, item: Value) -> Self {
-        let Value::Object(mut obj) = item else {
-            invalid_parameter(
-                format!("rag_upsert_documents: element {index} is {}, not an object", json_type_name(&item)),
-                "Each element needs at least {\"doc_id\": \"...\"}.",
-            );
-        };
-        let text_field = |obj: &mut serde_json::Map<String, Value>, key: &str| -> Option<String> {
-            match obj.remove(key) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s),
-                Some(other) => invalid_parameter(
-                    format!(
-                        "rag_upsert_documents: element {index}: \"{key}\" must be a string, not {}",
-                        json_type_name(&other)
-                    ),
-                    "Pass doc_id, title, content and source as JSON strings and metadata as an object.",
-                ),
-            }
-        };
-        let doc_id = text_field(&mut obj, "doc_id");
-        let title = text_field(&mut obj, "title");
-        let content = text_field(&mut obj, "content");
-        let source = text_field(&mut obj, "source");
-        let metadata = obj.remove("metadata");
+    fn from_fields(index: usize, fields: DocumentFields) -> Self {
         Self::from_args(
-            doc_id.as_deref(),
-            title.as_deref(),
-            content.as_deref(),
-            metadata,
-            source.as_deref(),
+            fields.doc_id.as_deref(),
+            fields.title.as_deref(),
+            fields.content.as_deref(),
+            fields.metadata.as_deref(),
+            fields.source.as_deref(),
             Some(index),
         )
     }
@@ -209,28 +188,20 @@ fn element_prefix(element: Option<usize>) -> String {
     }
 }
 
-fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn validate_doc_id(doc_id: Option<&str>, element: Option<usize>) -> String {
-    match doc_id {
-        None => null_value(
-            format!("{}doc_id must not be NULL", element_prefix(element)),
-            "Use a stable external key such as 'board_post:12' or 'run:42'.",
+    const EXAMPLE: &str = "Use a stable external key such as 'board_post:12' or 'run:42'.";
+    let Some(doc_id) = doc_id else {
+        null_value(format!("{}doc_id must not be NULL", element_prefix(element)), EXAMPLE);
+    };
+    match doc_id_problem(doc_id) {
+        None => doc_id.to_string(),
+        Some(DocIdProblem::Blank) => {
+            invalid_parameter(format!("{}doc_id must not be empty", element_prefix(element)), EXAMPLE)
+        }
+        Some(DocIdProblem::TooLong(bytes)) => invalid_parameter(
+            format!("{}doc_id is {bytes} bytes long, more than {MAX_DOC_ID_BYTES}", element_prefix(element)),
+            "Use a short stable key (a URL or path can be hashed) and keep the long form in metadata or source.",
         ),
-        Some(s) if s.trim().is_empty() => invalid_parameter(
-            format!("{}doc_id must not be empty", element_prefix(element)),
-            "Use a stable external key such as 'board_post:12' or 'run:42'.",
-        ),
-        Some(s) => s.to_string(),
     }
 }
 
@@ -370,7 +341,7 @@ fn columns(docs: &[DocumentInput], idxs: &[usize], hashes: &HashMap<usize, Strin
     DocumentColumns {
         titles: idxs.iter().map(|&i| docs[i].title.clone()).collect(),
         sources: idxs.iter().map(|&i| docs[i].source.clone()).collect(),
-        metadata: idxs.iter().map(|&i| docs[i].metadata.to_string()).collect(),
+        metadata: idxs.iter().map(|&i| docs[i].metadata.clone()).collect(),
         source_hashes: idxs.iter().map(|&i| hashes.get(&i).cloned().unwrap_or_default()).collect(),
     }
 }

@@ -246,7 +246,7 @@ fn append(client: &mut SpiClient<'_>, adds: HashMap<CellKey, Vec<Posting>>) {
         };
         match plan {
             Ok(plan) => writes.add(&key, plan),
-            Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("rag_search: postings merge: {e}"), ""),
+            Err(e) => crate::error::internal(format!("rag_search: postings merge: {e}")),
         }
     }
     writes.execute(client);
@@ -331,7 +331,7 @@ fn remove_deleted_slice(client: &mut SpiClient<'_>) {
         let read = vec![(block.meta.block, decoded(block))];
         match plan_merge(&[block.meta], read, &[], &in_range) {
             Ok(plan) => writes.add(&block.key, plan),
-            Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("rag_search: postings removal: {e}"), ""),
+            Err(e) => crate::error::internal(format!("rag_search: postings removal: {e}")),
         }
     }
     writes.execute(client);

@@ -92,11 +92,7 @@ pub fn render(text: &'static str, dimension: Option<i32>) -> Cow<'static, str> {
     if out.contains(DIMENSION_MARKER) {
         match dimension {
             Some(d) => out = out.replace(DIMENSION_MARKER, &d.to_string()),
-            None => raise(
-                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                "rag_search: a statement needs the embedding dimension",
-                "",
-            ),
+            None => crate::error::internal("rag_search: a statement needs the embedding dimension"),
         }
     }
     Cow::Owned(out)
@@ -130,7 +126,7 @@ fn extension_schema(name: &CStr) -> String {
             raise(
                 PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
                 format!("the schema of extension \"{}\" does not exist", name.to_string_lossy()),
-                "",
+                "Recreate the schema or reinstall that extension; rag_search names its objects through it.",
             );
         }
         CStr::from_ptr(pg_sys::quote_identifier(schema)).to_string_lossy().into_owned()

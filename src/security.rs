@@ -34,7 +34,12 @@ pub fn extension_owner() -> pg_sys::Oid {
             pg_sys::Datum::from(namespace),
         );
         if tuple.is_null() {
-            raise(PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME, "schema rag_search does not exist", "");
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
+                "schema rag_search does not exist",
+                "The extension's data schema was dropped: restore it from a backup, or DROP EXTENSION rag_search and \
+                 CREATE EXTENSION rag_search CASCADE.",
+            );
         }
         let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_namespace>(tuple)).nspowner;
         pg_sys::ReleaseSysCache(tuple);

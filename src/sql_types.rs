@@ -183,3 +183,52 @@ impl FromDatum for RegClassArg {
 arg_abi_via_from_datum!(RegClassArg);
 
 pgrx::impl_sql_translatable!(RegClassArg, arg_only = "regclass");
+
+/// A `jsonb` value as the text PostgreSQL prints for it (`jsonb_out`).
+///
+/// jsonb holds what serde_json's `Value` cannot: numbers beyond a double
+/// and nesting deeper than serde_json's recursion limit. Arguments arrive
+/// as text, and only the parts the extension interprets are parsed
+/// (rag_core::json_text), so every valid jsonb is read, and stored back
+/// byte for byte.
+#[derive(Clone, Debug)]
+pub struct JsonbText(pub String);
+
+impl FromDatum for JsonbText {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: a non-null jsonb datum; jsonb_out returns a palloc'd,
+        // NUL-terminated UTF-8 string (the database encoding is UTF-8 for
+        // the extension's text), copied before it is freed.
+        unsafe {
+            let varlena = datum.cast_mut_ptr();
+            let detoasted = pg_sys::pg_detoast_datum_packed(varlena);
+            let cstr = pgrx::direct_function_call::<&core::ffi::CStr>(pg_sys::jsonb_out, &[Some(detoasted.into())])?;
+            let text = cstr.to_string_lossy().into_owned();
+            pg_sys::pfree(cstr.as_ptr() as *mut core::ffi::c_void);
+            if detoasted != varlena {
+                pg_sys::pfree(detoasted as *mut core::ffi::c_void);
+            }
+            Some(JsonbText(text))
+        }
+    }
+}
+
+impl IntoDatum for JsonbText {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // The text came from jsonb_out, so it has no NUL and parses.
+        let cstring = std::ffi::CString::new(self.0).ok()?;
+        // SAFETY: jsonb_in(cstring) is a plain V1 function.
+        unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(cstring.as_ptr().into())]) }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+arg_abi_via_from_datum!(JsonbText);
+
+pgrx::impl_sql_translatable!(JsonbText, arg_only = "jsonb");

@@ -13,11 +13,15 @@ use crate::queries;
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn rag_backfill_retry_failed(
-    chunk_ids: default!(Option<Vec<i64>>, "NULL"),
-    include_waiting: default!(bool, "false"),
+    chunk_ids: default!(Option<Vec<Option<i64>>>, "NULL"),
+    include_waiting: default!(Option<bool>, "false"),
 ) -> i64 {
     crate::security::require_current_schema();
     crate::security::require_writable("rag_backfill_retry_failed()");
+    // NULL is the default, not an error.
+    let include_waiting = include_waiting.unwrap_or(false);
+    // NULL elements name no chunk.
+    let chunk_ids: Option<Vec<i64>> = chunk_ids.map(|ids| ids.into_iter().flatten().collect());
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 2] = [chunk_ids.into(), include_waiting.into()];
         client.update(queries::BACKFILL_FAILURES_RESET, None, &args).or_raise("reset failures").len() as i64

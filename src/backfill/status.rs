@@ -136,7 +136,7 @@ fn read_status() -> StatusRow {
         let eta = eta_seconds(missing, rate).map(Interval::from_seconds);
         let coverage: Numeric<5, 2> = match coverage_text(embedded, total).as_str().try_into() {
             Ok(n) => n,
-            Err(e) => raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("coverage: {e}"), ""),
+            Err(e) => crate::error::internal(format!("coverage: {e}")),
         };
         // A hot standby cannot see the primary's worker lock.
         let alive = (crate::security::read_only() != Some(ReadOnly::Standby)).then_some(alive);

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::{invalid_parameter, null_value, OrRaise};
 use crate::queries;
+use crate::sql_types::JsonbText;
 
 /// Most relations a walk follows per hop: the relations of at most this
 /// many documents naming the entities reached.
@@ -24,15 +25,16 @@ const MAX_RELATED: i32 = 1000;
 #[pg_schema]
 mod rag_search {
     use pgrx::prelude::*;
-    use pgrx::JsonB;
+
+    use crate::sql_types::JsonbText;
 
     /// The keys of the entities a document's metadata names
     /// (`entity_names`, `entity_nodes`, the ends of `entity_relations`),
     /// sorted; malformed metadata gives none. The expression of the entity
     /// index.
     #[pg_extern(immutable, strict, parallel_safe)]
-    fn entity_keys(metadata: JsonB) -> Vec<String> {
-        rag_core::entities::document_keys(&metadata.0)
+    fn entity_keys(metadata: JsonbText) -> Vec<String> {
+        rag_core::entities::document_keys(&super::metadata_value(Some(metadata)))
     }
 }
 
@@ -124,6 +126,14 @@ fn rag_related_documents(
     TableIterator::new(rows)
 }
 
+/// Stored metadata as a JSON value. jsonb holds what serde_json cannot read
+/// (nesting past its limit, numbers beyond a double): such metadata names no
+/// entity rather than failing the statement that reads it (an index
+/// expression among them).
+fn metadata_value(metadata: Option<JsonbText>) -> Value {
+    metadata.and_then(|m| serde_json::from_str(&m.0).ok()).unwrap_or(Value::Null)
+}
+
 /// The internal id and metadata of document `doc_id`.
 fn start_document(doc_id: &str) -> Option<(i64, Value)> {
     let args: [DatumWithOid; 1] = [doc_id.into()];
@@ -132,7 +142,7 @@ fn start_document(doc_id: &str) -> Option<(i64, Value)> {
         let rows = client.select(queries::RELATED_START_DOCUMENT, None, &args).or_raise(ctx);
         let row = rows.into_iter().next()?;
         let id = row.get_by_name::<i64, _>("id").or_raise(ctx)?;
-        let metadata = row.get_by_name::<JsonB, _>("metadata").or_raise(ctx).map_or(Value::Null, |j| j.0);
+        let metadata = metadata_value(row.get_by_name::<JsonbText, _>("metadata").or_raise(ctx));
         Some((id, metadata))
     })
 }
@@ -147,7 +157,7 @@ fn relations_naming(keys: &[String]) -> Vec<(String, Value)> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let doc_id = row.get_by_name::<String, _>("doc_id").or_raise(ctx).unwrap_or_default();
-            let relations = row.get_by_name::<JsonB, _>("relations").or_raise(ctx).map_or(Value::Null, |j| j.0);
+            let relations = metadata_value(row.get_by_name::<JsonbText, _>("relations").or_raise(ctx));
             out.push((doc_id, relations));
         }
         out

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use crate::error::{invalid_parameter, null_value, OrRaise};
 use crate::queries;
 use crate::search::hybrid_search::{fill_trigram, prepare, search, Request};
-use crate::search::options::{parse_mode, validate_filter, validate_top_k, SearchOptions};
-use crate::sql_types::RegClassArg;
+use crate::search::options::{option_value, parse_mode, validate_filter, validate_top_k, SearchOptions};
+use crate::sql_types::{JsonbText, RegClassArg};
 use tables::{judged, read_qrels, read_queries, JudgedQuery};
 
 /// Runs every judged query of `queries` (those with a row in `qrels`) in
@@ -37,8 +37,8 @@ fn rag_evaluate(
     qrels: Option<RegClassArg>,
     modes: default!(Option<Vec<Option<String>>>, "ARRAY['fts', 'vector', 'hybrid']"),
     k: default!(Option<i32>, "10"),
-    options: default!(Option<JsonB>, "NULL"),
-    filter: default!(Option<JsonB>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -55,7 +55,7 @@ fn rag_evaluate(
     let k = validate_top_k(k, "k");
     let modes = parse_modes(modes);
     let filter = validate_filter(filter);
-    let capped = options.as_ref().is_some_and(|o| o.0.get("max_per_document").is_some());
+    let capped = option_value(&options, "max_per_document").is_some();
     let mut options = SearchOptions::from_json(options);
     if !capped {
         options.max_per_document = Some(1);
@@ -69,7 +69,7 @@ fn rag_evaluate(
             pgrx::check_for_interrupts!();
             // A given vector is for the modes that use one.
             let vector = if matches!(mode, Mode::Fts | Mode::Lexical) { None } else { q.vector.clone() };
-            let request = Request::with_options(k, mode, clone_json(&filter), options.clone());
+            let request = Request::with_options(k, mode, filter.clone(), options.clone());
             let started = Instant::now();
             let results = search(Some(&q.text), vector, request);
             let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
@@ -80,10 +80,6 @@ fn rag_evaluate(
         rows.push((name, means.queries as i32, m.ndcg, m.recall, m.mrr, m.hit, means.mean_milliseconds()));
     }
     TableIterator::new(rows)
-}
-
-fn clone_json(j: &Option<JsonB>) -> Option<JsonB> {
-    j.as_ref().map(|j| JsonB(j.0.clone()))
 }
 
 /// The requested modes, as given (trimmed, lower case), each parsed.
@@ -124,8 +120,8 @@ fn rag_tune_weights(
     qrels: Option<RegClassArg>,
     heldout_queries: default!(Option<RegClassArg>, "NULL"),
     k: default!(Option<i32>, "10"),
-    options: default!(Option<JsonB>, "NULL"),
-    filter: default!(Option<JsonB>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -146,9 +142,8 @@ fn rag_tune_weights(
     crate::security::require_current_schema();
     let k = validate_top_k(k, "k");
     let filter = validate_filter(filter);
-    let options_asked_rrf = options
+    let options_asked_rrf = option_value(&options, "fusion")
         .as_ref()
-        .and_then(|o| o.0.get("fusion"))
         .and_then(Value::as_str)
         .is_some_and(|f| f.trim().eq_ignore_ascii_case("rrf"));
     let mut options = SearchOptions::from_json(options);
@@ -189,7 +184,7 @@ fn rag_tune_weights(
     let mut tuner = Tuner::new(settings, request.ranking(Ran::Hybrid));
     for (q, judged, out) in &all {
         pgrx::check_for_interrupts!();
-        let request = Request::with_options(k, Mode::Hybrid, clone_json(&filter), options.clone());
+        let request = Request::with_options(k, Mode::Hybrid, filter.clone(), options.clone());
         let Some(mut p) = prepare(Some(&q.text), q.vector.clone(), &request, true) else {
             let none = (Vec::new(), HashSet::new(), HashMap::new());
             tuner.add(&TuningQuery { candidates: &none.0, entity_only: &none.1, doc_ids: &none.2, judged, held_out: *out });

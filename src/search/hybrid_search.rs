@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use crate::sql_types::JsonbText;
 use rag_core::fusion;
 use rag_core::search::{merge_candidates, title_like, Candidate, DocumentCap, Ran, Ranking};
 use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_TERMS};
@@ -40,8 +40,8 @@ pub fn rag_hybrid_search(
     q: Option<&str>,
     top_k: Option<i32>,
     mode: default!(Option<&str>, "'auto'"),
-    filter: default!(Option<JsonB>, "NULL"),
-    options: default!(Option<JsonB>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -74,8 +74,8 @@ pub fn rag_hybrid_search_with_vector(
     query_vector: Option<VectorArg>,
     top_k: Option<i32>,
     mode: default!(Option<&str>, "'hybrid'"),
-    filter: default!(Option<JsonB>, "NULL"),
-    options: default!(Option<JsonB>, "NULL"),
+    filter: default!(Option<JsonbText>, "NULL"),
+    options: default!(Option<JsonbText>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -108,18 +108,18 @@ pub fn rag_hybrid_search_with_vector(
 pub(crate) struct Request {
     pub top_k: i32,
     pub mode: Mode,
-    pub filter: Option<JsonB>,
+    pub filter: Option<JsonbText>,
     pub options: SearchOptions,
 }
 
 impl Request {
-    fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonB>, options: Option<JsonB>) -> Self {
+    fn new(top_k: Option<i32>, mode: Mode, filter: Option<JsonbText>, options: Option<JsonbText>) -> Self {
         let top_k = validate_top_k(top_k, "top_k");
         Request::with_options(top_k, mode, validate_filter(filter), SearchOptions::from_json(options))
     }
 
     /// From arguments already validated (but for the limits).
-    pub fn with_options(top_k: i32, mode: Mode, filter: Option<JsonB>, options: SearchOptions) -> Self {
+    pub fn with_options(top_k: i32, mode: Mode, filter: Option<JsonbText>, options: SearchOptions) -> Self {
         enforce_limits(top_k, options.oversample, options.window);
         Request { top_k, mode, filter, options }
     }
@@ -249,7 +249,7 @@ fn candidates(
     words: &[String],
     qvec: Option<&[f32]>,
     stats: &QueryStats,
-    filter: &Option<JsonB>,
+    filter: &Option<JsonbText>,
     entities: bool,
 ) -> (Vec<Candidate>, HashSet<i64>) {
     let lists = ranking.lists(title_like(words));

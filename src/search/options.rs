@@ -1,7 +1,8 @@
 //! Validated arguments of rag_hybrid_search.
 
-use pgrx::JsonB;
+use crate::sql_types::JsonbText;
 use rag_core::fusion::Weights;
+use rag_core::json_text::JsonType;
 use serde_json::Value;
 
 use crate::error::{invalid_parameter, null_value};
@@ -48,7 +49,7 @@ const OPTION_KEYS: &str =
     "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist, max_per_document";
 
 impl SearchOptions {
-    pub fn from_json(options: Option<JsonB>) -> SearchOptions {
+    pub fn from_json(options: Option<JsonbText>) -> SearchOptions {
         let mut o = SearchOptions {
             weights: guc::weights(),
             fusion: parse_fusion(&guc::fusion()),
@@ -59,11 +60,20 @@ impl SearchOptions {
             shortlist: guc::trigram_shortlist(),
             max_per_document: None,
         };
-        let obj = match options.map(|j| j.0) {
-            None | Some(Value::Null) => return o,
-            Some(Value::Object(obj)) => obj,
-            Some(_) => invalid_parameter(
-                "options must be a JSON object",
+        let Some(JsonbText(text)) = options else { return o };
+        let obj = match JsonType::of(&text) {
+            JsonType::Null => return o,
+            JsonType::Object => match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
+                Ok(obj) => obj,
+                // Nesting past 128 levels, or a number beyond a double:
+                // jsonb holds them, no option takes them.
+                Err(e) => invalid_parameter(
+                    format!("options cannot be read: {e}"),
+                    format!("Pass an object of the keys {OPTION_KEYS}, with numbers, strings and booleans as values."),
+                ),
+            },
+            found => invalid_parameter(
+                format!("options must be a JSON object, not {}", found.described()),
                 format!("Valid keys: {OPTION_KEYS}."),
             ),
         };
@@ -92,7 +102,10 @@ impl SearchOptions {
                 }
                 "require_all_keywords" => match value.as_bool() {
                     Some(b) => o.require_all_keywords = b,
-                    None => invalid_parameter("options.require_all_keywords must be a boolean", ""),
+                    None => invalid_parameter(
+                        "options.require_all_keywords must be a boolean",
+                        "Pass {\"require_all_keywords\": true} or false (JSON booleans, not strings).",
+                    ),
                 },
                 other => invalid_parameter(
                     format!("unknown option \"{other}\""),
@@ -109,7 +122,7 @@ fn number_in(v: &Value, name: &str, min: f64, max: f64) -> f64 {
         Some(x) if x.is_finite() && (min..=max).contains(&x) => x,
         _ => invalid_parameter(
             format!("options.{name} must be a number between {min} and {max}"),
-            "",
+            "Pass a JSON number in that range (not a string); README.md, Search, lists the options and their defaults.",
         ),
     }
 }
@@ -167,13 +180,21 @@ pub fn enforce_limits(top_k: i32, oversample: i32, window: i32) {
     }
 }
 
-pub fn validate_filter(filter: Option<JsonB>) -> Option<JsonB> {
-    match filter {
-        None => None,
-        Some(JsonB(Value::Null)) => None,
-        Some(JsonB(v @ Value::Object(_))) => Some(JsonB(v)),
-        Some(_) => invalid_parameter(
-            "filter must be a JSON object",
+/// The value `options` gives `key`, when it is an object that gives one
+/// (for callers that treat an option specially before `from_json` reads
+/// and validates them all).
+pub fn option_value(options: &Option<JsonbText>, key: &str) -> Option<Value> {
+    let text = &options.as_ref()?.0;
+    serde_json::from_str::<serde_json::Map<String, Value>>(text).ok()?.remove(key)
+}
+
+pub fn validate_filter(filter: Option<JsonbText>) -> Option<JsonbText> {
+    let found = filter.as_ref().map(|f| JsonType::of(&f.0));
+    match found {
+        None | Some(JsonType::Null) => None,
+        Some(JsonType::Object) => filter,
+        Some(found) => invalid_parameter(
+            format!("filter must be a JSON object, not {}", found.described()),
             "The filter is matched as metadata @> filter, e.g. '{\"lang\": \"ko\"}'.",
         ),
     }

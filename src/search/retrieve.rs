@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use crate::sql_types::JsonbText;
 use rag_core::fusion::{bm25_idf, ScoreParams};
 use rag_core::search::pgvector_has_iterative_scan;
 use rag_core::tsvector::Bm25Query;
@@ -133,8 +133,8 @@ pub(crate) fn tsquery_literal(lexeme: &str) -> String {
     s
 }
 
-fn filter_arg(filter: &Option<JsonB>) -> DatumWithOid<'static> {
-    filter.as_ref().map(|f| JsonB(f.0.clone())).into()
+fn filter_arg(filter: &Option<JsonbText>) -> DatumWithOid<'static> {
+    filter.clone().into()
 }
 
 /// `(id, score)` rows of a statement returning `id` and `score`; `planned`:
@@ -157,7 +157,7 @@ pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str, planned: bool) -
 
 /// Chunks matching `tsquery` (an OR of lexemes) among the documents
 /// matching `filter`, best BM25 first (ties by id), at most `limit`.
-pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonB>) -> Vec<(i64, f64)> {
+pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonbText>) -> Vec<(i64, f64)> {
     if tsq.is_empty() {
         return Vec::new();
     }
@@ -174,7 +174,7 @@ pub fn vector_list(
     qvec: &[f32],
     dimension: i32,
     limit: i64,
-    filter: &Option<JsonB>,
+    filter: &Option<JsonbText>,
     iterative_scan: bool,
 ) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
@@ -219,7 +219,7 @@ fn title_index_settings() -> Vec<(&'static str, String)> {
 }
 
 /// Chunks of the documents whose title is trigram-similar to `q`.
-pub fn title_list(q: &str, limit: i64, filter: &Option<JsonB>) -> Vec<i64> {
+pub fn title_list(q: &str, limit: i64, filter: &Option<JsonbText>) -> Vec<i64> {
     let args: [DatumWithOid; 3] = [q.into(), limit.into(), filter_arg(filter)];
     with_local_settings(&title_index_settings(), || {
         Spi::connect(|client| {

@@ -287,7 +287,7 @@ mod tests {
                 "'needle'".into(),
                 Vec::<u8>::new().into(),
                 10i64.into(),
-                Option::<pgrx::JsonB>::None.into(),
+                Option::<crate::sql_types::JsonbText>::None.into(),
             ];
             c.select(&format!("EXPLAIN (COSTS OFF) {q}"), None, &args)
                 .unwrap()
@@ -350,7 +350,7 @@ mod tests {
         assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_pending") > 0, "some chunks stay pending");
         assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_dead") > 0, "some deletions stay pending");
         assert!(one::<i64>("SELECT count(DISTINCT lexeme) FROM rag_search.postings") > 30);
-        let filter = Some(pgrx::JsonB(serde_json::json!({})));
+        let filter = Some(crate::sql_types::JsonbText("{}".to_string()));
         let mut cells_saved = 0usize;
         for words in skewed_queries(150) {
             let stats = crate::search::retrieve::query_stats(&words);

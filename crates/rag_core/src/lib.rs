@@ -7,11 +7,13 @@
 pub mod backfill;
 pub mod blocks;
 pub mod chunk;
+pub mod document;
 pub mod embed;
 pub mod entities;
 pub mod evaluate;
 pub mod fusion;
 pub mod hash;
+pub mod json_text;
 pub mod postings;
 pub mod prune;
 pub mod sampling;

@@ -32,10 +32,27 @@ pub fn start_small_fixture() -> FixtureServer {
 /// Points every new session of `db` (and its worker) at `fixture`, with
 /// query template `{text}`.
 pub fn point_at(client: &mut Client, db: &str, fixture: &FixtureServer) {
-    set_db(client, db, &[
-        ("rag_search.embedding_url", &format!("'{}'", fixture.url())),
-        ("rag_search.query_template", "'{text}'"),
-    ]);
+    point_at_url(client, db, &fixture.url());
+}
+
+/// Points every new session of `db` (and its worker) at the embedding
+/// server at `url`, with query template `{text}`.
+pub fn point_at_url(client: &mut Client, db: &str, url: &str) {
+    set_db(client, db, &[("rag_search.embedding_url", &format!("'{url}'")), ("rag_search.query_template", "'{text}'")]);
+}
+
+/// For the benchmark programs: database `db` on the cluster of `dsn_base`
+/// (a DSN without dbname) created afresh with the extension and pointed at
+/// the embedding server at `url`; returns its DSN.
+pub fn fresh_database_at(dsn_base: &str, db: &str, url: &str) -> String {
+    let mut admin = crate::connect_dsn(&format!("{dsn_base} dbname=postgres"));
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).expect("drop database");
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).expect("create database");
+    let dsn = format!("{dsn_base} dbname={db}");
+    let mut c = crate::connect_dsn(&dsn);
+    c.batch_execute("CREATE EXTENSION rag_search CASCADE").expect("CREATE EXTENSION rag_search CASCADE");
+    point_at_url(&mut c, db, url);
+    dsn
 }
 
 /// A fixture embedder answering TEST_NATIVE_DIM-dimensional vectors.

@@ -23,6 +23,7 @@ pub use postgres::{Client, NoTls};
 
 pub mod backfill;
 pub mod compare;
+pub mod fuzz;
 pub mod samples;
 pub mod tools;
 
