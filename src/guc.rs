@@ -92,7 +92,7 @@ pub fn init() {
         c"Longer model outputs are truncated (Matryoshka) and L2-normalised to this dimension.",
         &EMBEDDING_DIMENSION,
         1,
-        crate::index_config::MAX_INDEXED_DIMENSION,
+        rag_core::embed::MAX_INDEXED_DIMENSION,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -9,8 +9,7 @@ use pgrx::prelude::*;
 use crate::error::{invalid_parameter, OrRaise};
 use crate::{guc, queries};
 
-/// HNSW over pgvector's `vector` type indexes at most this many dimensions.
-pub const MAX_INDEXED_DIMENSION: i32 = 2000;
+use rag_core::embed::MAX_INDEXED_DIMENSION;
 
 #[pg_schema]
 mod rag_search {

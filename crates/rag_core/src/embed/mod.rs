@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use input::{apply_template, truncate_chars};
 pub use pipeline::{EmbedPipeline, Pending};
-pub use vector::{fit_dimension, VectorError};
+pub use vector::{fit_dimension, VectorError, MAX_INDEXED_DIMENSION};
 
 use http::{Exchange, Failure, Reply};
 

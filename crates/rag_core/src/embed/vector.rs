@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// HNSW over pgvector's `vector` type indexes at most this many dimensions:
+/// the bound of every configured embedding dimension.
+pub const MAX_INDEXED_DIMENSION: i32 = 2000;
+
 /// Why a returned vector cannot be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VectorError {
