@@ -250,10 +250,9 @@ fn worker_run(a: &Args, setup: &Setup, batch: i64, how: WorkerRun) -> R<Measured
     if !has_hnsw && matches!(how, WorkerRun::Argument) {
         progress("building the HNSW index over the filled table");
         let t = Instant::now();
-        exec(
-            &mut c,
-            "CREATE INDEX chunks_embedding_hnsw ON rag_search.chunks USING hnsw (embedding vector_cosine_ops)",
-        )?;
+        // The extension's own definition (an expression index at the
+        // recorded dimension).
+        exec(&mut c, "SELECT rag_search.embedding_index_rebuild(embedding_dim) FROM rag_search.index_state")?;
         index_build = Some(t.elapsed().as_secs_f64());
     }
     drop(c);
