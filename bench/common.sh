@@ -20,6 +20,17 @@ log() { printf '[bench] %s\n' "$*"; }
 # Data first: without it there is nothing to measure, so do not spend minutes
 # on setup and builds.
 SHARED="${RAG_BENCH_SHARED:-$ROOT/../shared}"
+# $1 the script (bench/x.sh), then the names of its settings: the command
+# that reproduces this run, with the settings the environment gave.
+bench_command() {
+    local command="bash $1" v
+    shift
+    for v in "$@"; do
+        [ -n "${!v:-}" ] && command="$v=${!v} $command"
+    done
+    echo "$command"
+}
+
 require_shared() {
     local missing=0 p
     for p in "$@"; do

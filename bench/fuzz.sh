@@ -22,10 +22,7 @@ SEED="${FUZZ_SEED:-1}"
 MAX_TEXT="${FUZZ_MAX_TEXT:-200000}"
 # The dimension of the fuzzing corpus: small, so that inputs are cheap.
 DIMENSION=8
-COMMAND="bash bench/fuzz.sh"
-for v in FUZZ_INPUTS FUZZ_SEED FUZZ_MAX_TEXT; do
-    [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
-done
+COMMAND="$(bench_command bench/fuzz.sh FUZZ_INPUTS FUZZ_SEED FUZZ_MAX_TEXT)"
 
 bench_setup
 build_fixture_program fuzz_bench

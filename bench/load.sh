@@ -26,10 +26,7 @@ MIN_CHUNKS="${LOAD_MIN_CHUNKS:-50000}"
 DRAIN_TIMEOUT_S="${LOAD_DRAIN_TIMEOUT_S:-3600}"
 # The dimension of the real query vectors (multilingual-e5-small).
 DIMENSION=384
-COMMAND="bash bench/load.sh"
-for v in LOAD_CLIENTS LOAD_SECONDS LOAD_MIN_CHUNKS LOAD_DRAIN_TIMEOUT_S; do
-    [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
-done
+COMMAND="$(bench_command bench/load.sh LOAD_CLIENTS LOAD_SECONDS LOAD_MIN_CHUNKS LOAD_DRAIN_TIMEOUT_S)"
 
 bench_setup
 build_fixture_program load_bench

@@ -26,10 +26,7 @@ require_shared datasets/scifact datasets/autorag-ko-dev embeddings/me5-small-q4
 CLIENTS="${REPLICA_CLIENTS:-8}"
 SECONDS_PER_RUN="${REPLICA_SECONDS:-30}"
 WARMUP="${REPLICA_WARMUP_SECONDS:-10}"
-COMMAND="bash bench/replica_throughput.sh"
-for v in REPLICA_CLIENTS REPLICA_SECONDS REPLICA_WARMUP_SECONDS; do
-    [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
-done
+COMMAND="$(bench_command bench/replica_throughput.sh REPLICA_CLIENTS REPLICA_SECONDS REPLICA_WARMUP_SECONDS)"
 
 use_private_postgres
 bench_setup

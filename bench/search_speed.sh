@@ -54,10 +54,7 @@ DATA="$(cd "$DATA" && pwd)"
 case "$DATA/" in
 "$ROOT"/*) echo "[bench] RAG_BENCH_DATA ($DATA) must be outside the repository" >&2; exit 1 ;;
 esac
-COMMAND="bash bench/search_speed.sh"
-for v in SPEED_SIZES SPEED_MANUAL_PAGES SPEED_REUSE SPEED_MAINTENANCE_WORK_MEM SPEED_VARIANT_BUDGET; do
-    [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
-done
+COMMAND="$(bench_command bench/search_speed.sh SPEED_SIZES SPEED_MANUAL_PAGES SPEED_REUSE SPEED_MAINTENANCE_WORK_MEM SPEED_VARIANT_BUDGET)"
 
 exec 9>"$DATA/lock"
 if ! flock -n 9; then
