@@ -36,6 +36,9 @@
 #                        extension (version, SQL script, library) match;
 #                        sql: ignore a changed library; never: rebuild [auto]
 #   SPEED_MAINTENANCE_WORK_MEM   for the index builds [4GB]
+#   SPEED_BUILD_ONLY     1: build or check the databases, measure nothing
+#                        (a long build on a busy machine, the measurement
+#                        later on a quiet one) [0]
 #   SPEED_VARIANT_BUDGET seconds one pass of one variant may take at one
 #                        size [300]: a variant that would take longer (timed
 #                        on 12 queries first) runs on one query in k only,
@@ -97,6 +100,7 @@ start_kept_cluster "$DATA/cluster"
     --reuse "${SPEED_REUSE:-auto}" \
     --maintenance-work-mem "${SPEED_MAINTENANCE_WORK_MEM:-4GB}" \
     --variant-budget-s "${SPEED_VARIANT_BUDGET:-300}" \
+    --build-only "${SPEED_BUILD_ONLY:-0}" \
     --report "$ROOT/BENCHMARKS.md" \
     --charts "$ROOT/bench/charts" \
     --command "$COMMAND" \
