@@ -11,7 +11,9 @@
 #     manual in reading order + the Korean sample in samples/
 #  6. runs the background backfill and shows its progress until coverage is
 #     100 %
-#  7. runs example searches in every mode (scripts/demo/searches.sql)
+#  7. runs example searches in every mode (scripts/demo/searches.sql), then
+#     attaches a wiki page/chunk table pair in place, some chunks already
+#     embedded, and searches it next to the manual (scripts/demo/wiki.sql)
 # The cluster and the embedding server keep running. A second run reuses
 # them and skips what is done.
 #
@@ -253,8 +255,9 @@ if [ "$fail" -gt 0 ]; then
 fi
 psql_db -x -d "$RAG_DEMO_DB" -c "TABLE rag_backfill_progress"
 
-step "7/7 searches (scripts/demo/searches.sql)"
+step "7/7 searches (scripts/demo/searches.sql), an attached wiki (scripts/demo/wiki.sql)"
 psql_db -d "$RAG_DEMO_DB" -f scripts/demo/searches.sql
+psql_db -d "$RAG_DEMO_DB" -f scripts/demo/wiki.sql
 
 cat <<EOT
 

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgSqlErrorCode;
 use rag_core::chunk::{chunk_text, ChunkSettings};
+use rag_core::attach::page_source_hash as given_chunks_hash;
 use rag_core::document::{doc_id_problem, DocIdProblem, MAX_DOC_ID_BYTES};
 use rag_core::hash::{chunk_hash, hex, source_hash};
 use rag_core::json_text::{metadata_object, parse_documents, DocumentFields, DocumentsError};
@@ -44,6 +45,7 @@ fn rag_upsert_document(
     crate::security::require_current_schema();
     crate::security::require_writable("rag_upsert_document()");
     let doc = DocumentInput::from_args(doc_id, title, content, metadata.as_ref().map(|j| j.0.as_str()), source, None);
+    crate::attach::refuse_attached_doc_ids([doc.doc_id.as_str()]);
     let settings = chunk_settings();
     let outcome = Spi::connect_mut(|client| {
         let outcome = upsert_batch(client, std::slice::from_ref(&doc), &settings).pop();
@@ -94,6 +96,7 @@ fn rag_upsert_documents(documents: Option<JsonbText>) -> TableIterator<
         ),
     };
     drop(payload);
+    crate::attach::refuse_attached_doc_ids(docs.iter().map(|d| d.doc_id.as_str()));
     let settings = chunk_settings();
     let rows = Spi::connect_mut(|client| {
         let rows = upsert_batch(client, &docs, &settings)
@@ -117,6 +120,7 @@ fn rag_delete_document(doc_id: Option<&str>) -> bool {
     crate::security::require_current_schema();
     crate::security::require_writable("rag_delete_document()");
     let doc_id = validate_doc_id(doc_id, None);
+    crate::attach::refuse_attached_doc_ids([doc_id.as_str()]);
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [doc_id.into()];
         let deleted = client.update(queries::DOCUMENT_DELETE, None, &args).or_raise("delete document");
@@ -134,13 +138,21 @@ fn compact_term_stats_when_due(client: &mut SpiClient<'_>) {
     });
 }
 
-struct DocumentInput {
+pub(crate) struct DocumentInput {
     doc_id: String,
     title: String,
     content: String,
     /// The metadata object as JSON text (stored as given).
     metadata: String,
     source: Option<String>,
+    /// The attached source this document projects (src/attach).
+    attached_source: Option<i32>,
+    /// The page of a page/chunk pair: its chunks come from the chunk table,
+    /// `content` is unused.
+    chunks_given: bool,
+    /// Its embeddings come from the source: a new title does not make them
+    /// stale.
+    vectors_given: bool,
 }
 
 impl DocumentInput {
@@ -166,6 +178,35 @@ impl DocumentInput {
             content: content.unwrap_or("").to_string(),
             metadata,
             source: source.map(str::to_string),
+            attached_source: None,
+            chunks_given: false,
+            vectors_given: false,
+        }
+    }
+
+    /// A document of attached source `source` (src/attach): a row of a
+    /// document table, chunked here, or (`pair` set) a page whose chunks the
+    /// source gives, with (`vectors_given`) their embeddings.
+    pub(crate) fn attached(
+        source: i32,
+        doc_id: String,
+        title: String,
+        content: String,
+        metadata: serde_json::Value,
+        pair: bool,
+        vectors_given: bool,
+    ) -> Self {
+        // The mapped columns build a jsonb object; anything else (NULL) is empty.
+        let metadata = if metadata.is_object() { metadata.to_string() } else { "{}".to_string() };
+        DocumentInput {
+            doc_id,
+            title,
+            content,
+            metadata,
+            source: None,
+            attached_source: Some(source),
+            chunks_given: pair,
+            vectors_given,
         }
     }
 
@@ -266,6 +307,13 @@ fn make_chunks(content: &str, settings: &ChunkSettings) -> Vec<NewChunk> {
         .collect()
 }
 
+/// Upserts the documents of an attached source (src/attach) through the
+/// same path as rag_upsert_documents; returns which were inserted.
+pub(crate) fn upsert_attached(client: &mut SpiClient<'_>, docs: &[DocumentInput]) -> Vec<bool> {
+    let settings = chunk_settings();
+    upsert_batch(client, docs, &settings).into_iter().map(|o| matches!(o.action, Action::Inserted)).collect()
+}
+
 /// Upserts `docs` with a fixed number of statements per call, whatever the
 /// batch size: lock the existing documents, insert the new ones, update the
 /// changed ones, then delete, renumber and insert chunks for all of them at
@@ -335,6 +383,7 @@ struct DocumentColumns {
     sources: Vec<Option<String>>,
     metadata: Vec<String>,
     source_hashes: Vec<String>,
+    attached_sources: Vec<Option<i32>>,
 }
 
 fn columns(docs: &[DocumentInput], idxs: &[usize], hashes: &HashMap<usize, String>) -> DocumentColumns {
@@ -343,6 +392,7 @@ fn columns(docs: &[DocumentInput], idxs: &[usize], hashes: &HashMap<usize, Strin
         sources: idxs.iter().map(|&i| docs[i].source.clone()).collect(),
         metadata: idxs.iter().map(|&i| docs[i].metadata.clone()).collect(),
         source_hashes: idxs.iter().map(|&i| hashes.get(&i).cloned().unwrap_or_default()).collect(),
+        attached_sources: idxs.iter().map(|&i| docs[i].attached_source).collect(),
     }
 }
 
@@ -354,8 +404,14 @@ fn upsert_distinct(
     settings: &ChunkSettings,
     outcomes: &mut [Option<Outcome>],
 ) {
-    let hashes: HashMap<usize, String> =
-        idxs.iter().map(|&i| (i, hex(&source_hash(&docs[i].content, settings)))).collect();
+    let hashes: HashMap<usize, String> = idxs
+        .iter()
+        .map(|&i| {
+            let doc = &docs[i];
+            let hash = if doc.chunks_given { given_chunks_hash() } else { source_hash(&doc.content, settings) };
+            (i, hex(&hash))
+        })
+        .collect();
     let mut writes = ChunkWrites::default();
     let mut pending: Vec<usize> = idxs.to_vec();
     // Documents whose title changed: embeddings built with the title (a
@@ -375,7 +431,7 @@ fn upsert_distinct(
             match existing.get(docs[i].doc_id.as_str()) {
                 None => new.push(i),
                 Some(e) => {
-                    if e.title != docs[i].title {
+                    if e.title != docs[i].title && !docs[i].vectors_given {
                         retitled.push(e.id);
                     }
                     if e.source_hash == hashes[&i] {
@@ -390,7 +446,9 @@ fn upsert_distinct(
         // Same source but no chunks while the content has some (rows lost
         // outside the extension, e.g. a partial restore): chunk it again.
         let (same, lost): (Vec<_>, Vec<_>) = same.into_iter().partition(|&(i, id)| {
-            counts.get(&id).is_some_and(|&n| n > 0) || chunk_text(&docs[i].content, settings).is_empty()
+            docs[i].chunks_given
+                || counts.get(&id).is_some_and(|&n| n > 0)
+                || chunk_text(&docs[i].content, settings).is_empty()
         });
         changed.extend(lost);
         pending = insert_new_documents(client, docs, &new, &hashes, settings, &mut writes, outcomes);
@@ -431,7 +489,7 @@ fn chunk_counts(client: &mut SpiClient<'_>, same: &[(usize, i64)]) -> HashMap<i6
 
 /// Makes the embeddings of the documents' chunks wait for the backfill
 /// again (their embedding input included the old title).
-fn clear_embeddings_of(client: &mut SpiClient<'_>, document_ids: &[i64]) {
+pub(crate) fn clear_embeddings_of(client: &mut SpiClient<'_>, document_ids: &[i64]) {
     let args: [DatumWithOid; 1] = [document_ids.to_vec().into()];
     let cleared = client
         .update(queries::EMBEDDINGS_CLEAR_OF_DOCUMENTS, None, &args)
@@ -487,8 +545,14 @@ fn insert_new_documents(
     }
     let cols = columns(docs, new, hashes);
     let doc_ids: Vec<String> = new.iter().map(|&i| docs[i].doc_id.clone()).collect();
-    let args: [DatumWithOid; 5] =
-        [doc_ids.into(), cols.titles.into(), cols.sources.into(), cols.metadata.into(), cols.source_hashes.into()];
+    let args: [DatumWithOid; 6] = [
+        doc_ids.into(),
+        cols.titles.into(),
+        cols.sources.into(),
+        cols.metadata.into(),
+        cols.source_hashes.into(),
+        cols.attached_sources.into(),
+    ];
     let rows = client.update(queries::DOCUMENTS_INSERT, None, &args).or_raise("insert documents");
     let mut inserted: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for row in rows {

@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod attach;
 mod bm25;
 mod backfill;
 mod embedding;
@@ -40,6 +41,7 @@ extension_sql_file!("../sql/search.sql", name = "search_schema", requires = ["sc
 extension_sql_file!("../sql/postings.sql", name = "postings", requires = ["search_schema", postings::rag_search::postings_merge]);
 extension_sql_file!("../sql/backfill.sql", name = "backfill", requires = ["schema"]);
 extension_sql_file!("../sql/entities.sql", name = "entities", requires = ["schema", entities::rag_search::entity_keys]);
+extension_sql_file!("../sql/attach.sql", name = "attach", requires = ["postings", attach::status::rag_source_status, attach::trigger::rag_search::attached_source_changed]);
 // Privileges on the backfill functions and the progress view: after every
 // function exists.
 extension_sql_file!("../sql/backfill_api.sql", name = "backfill_api", finalize);

@@ -251,3 +251,39 @@ query!(BACKFILL_WORKER_FINISH, "backfill_worker_finish.sql");
 query!(BACKFILL_EXTENSION_PRESENT, "backfill_extension_present.sql");
 query!(BACKFILL_STATUS, "backfill_status.sql");
 query!(BACKFILL_ASYNC_COMMIT, "backfill_async_commit.sql");
+
+// Attached sources (sql/attach.sql, src/attach). The attach_rows_*,
+// attach_keys_*, attach_chunk* and attach_embeddings_sync / write_back
+// texts carry @markers@ for a source's tables and columns, rendered by
+// attach::render with identifiers quoted by rag_core::attach.
+query!(ATTACH_TABLE, "attach_table.sql");
+query!(ATTACH_COLUMNS, "attach_columns.sql");
+query!(ATTACH_CALLER_MAY_INGEST, "attach_caller_may_ingest.sql");
+query!(ATTACH_CALLER_OPERATES, "attach_caller_operates.sql");
+query!(ATTACH_SOURCE_OF_TABLE, "attach_source_of_table.sql");
+query!(ATTACH_SOURCE_READ, "attach_source_read.sql");
+query!(ATTACH_SOURCE_LOOKUP, "attach_source_lookup.sql");
+query!(ATTACH_PREFIX_TAKEN, "attach_prefix_taken.sql");
+query!(ATTACH_PREFIXES, "attach_prefixes.sql");
+query!(ATTACH_REGISTER, "attach_register.sql");
+query!(ATTACH_TRIGGERS_INSTALL, "attach_triggers_install.sql");
+query!(ATTACH_SOURCE_REMOVE, "attach_source_remove.sql");
+query!(ATTACH_STEP_LOCK, "attach_step_lock.sql");
+query!(ATTACH_STEP_DONE, "attach_step_done.sql");
+query!(ATTACH_STATUS, "attach_status.sql");
+query!(ATTACH_ROWS_BY_KEYS, "attach_rows_by_keys.sql");
+query!(ATTACH_ROWS_AFTER, "attach_rows_after.sql");
+query!(ATTACH_ROWS_COUNT, "attach_rows_count.sql");
+query!(ATTACH_KEYS_INSERTED, "attach_keys_inserted.sql");
+query!(ATTACH_KEYS_DELETED, "attach_keys_deleted.sql");
+query!(ATTACH_KEYS_UPDATED, "attach_keys_updated.sql");
+query!(ATTACH_CHUNK_KEYS_OF_PAGES, "attach_chunk_keys_of_pages.sql");
+query!(ATTACH_DOCUMENTS_DELETE, "attach_documents_delete.sql");
+query!(ATTACH_DOCUMENTS_DELETE_ALL, "attach_documents_delete_all.sql");
+query!(ATTACH_CHUNKS_PROJECTED, "attach_chunks_projected.sql");
+query!(ATTACH_CHUNKS_INSERT, "attach_chunks_insert.sql");
+query!(ATTACH_CHUNKS_DELETE_ALL, "attach_chunks_delete_all.sql");
+query!(ATTACH_EMBEDDINGS_SYNC, "attach_embeddings_sync.sql");
+query!(ATTACH_REUSE_SOURCES, "attach_reuse_sources.sql");
+query!(ATTACH_WRITE_BACK, "attach_write_back.sql");
+query!(CHUNKS_READABLE, "chunks_readable.sql");

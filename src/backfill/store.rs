@@ -139,6 +139,11 @@ pub fn apply_outcome(
         ];
         let t = client.update(&*queries::render(queries::BACKFILL_WRITE, None), None, &args).or_raise("write embeddings").first();
         applied.embedded = t.get_one::<i64>().or_raise("write embeddings").unwrap_or(0);
+        if applied.embedded > 0 {
+            // Attached sources with an embedding column keep the vectors too.
+            let written: Vec<i64> = chunks.iter().map(|c| c.id).collect();
+            crate::attach::write_back(client, target, &written);
+        }
     }
     if !iso.failures.is_empty() {
         applied.failed = record_failures(client, target, chunks, iso);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use crate::sql_types::JsonbText;
+use super::options::Scope;
 use rag_core::entities::{entity_signal, query_keys};
 
 use crate::error::OrRaise;
@@ -34,8 +34,8 @@ pub fn query_entities(q: &str) -> Vec<String> {
 }
 
 /// Chunks of the documents naming any of `keys` that match `filter`.
-pub fn entity_list(keys: &[String], limit: i64, filter: &Option<JsonbText>) -> Vec<i64> {
-    let args: [DatumWithOid; 3] = [keys.to_vec().into(), limit.into(), filter.clone().into()];
+pub fn entity_list(keys: &[String], limit: i64, filter: &Scope) -> Vec<i64> {
+    let args: [DatumWithOid; 4] = [keys.to_vec().into(), limit.into(), filter.metadata.clone().into(), filter.source.into()];
     Spi::connect(|client| {
         let rows = client.select(queries::SEARCH_ENTITY_CHUNKS, None, &args).or_raise("entity candidates");
         rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()

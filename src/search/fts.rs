@@ -18,7 +18,7 @@ use std::convert::Infallible;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use crate::sql_types::JsonbText;
+use super::options::Scope;
 use rag_core::blocks::decode_block;
 use rag_core::postings::Posting;
 use rag_core::prune::{self, Term};
@@ -37,13 +37,14 @@ const PRUNE_SEED_POSTINGS_PER_HIT: i64 = 50;
 const PRUNE_SEED_MIN_POSTINGS: i64 = 2000;
 
 /// The exact `limit` best chunks by BM25 (score descending, then id).
-pub fn fts_top_k(stats: &QueryStats, limit: i64, filter: &Option<JsonbText>) -> Vec<(i64, f64)> {
+pub fn fts_top_k(stats: &QueryStats, limit: i64, filter: &Scope) -> Vec<(i64, f64)> {
     if stats.terms.is_empty() || limit <= 0 {
         return Vec::new();
     }
-    match filter {
-        Some(_) => filtered(stats, limit, filter),
-        None => from_postings(stats, limit).0,
+    if filter.restricts() {
+        filtered(stats, limit, filter)
+    } else {
+        from_postings(stats, limit).0
     }
 }
 
@@ -131,7 +132,7 @@ pub fn from_postings(stats: &QueryStats, limit: i64) -> (Vec<(i64, f64)>, TopkSt
 /// The filtered path: the chunks of the rarest lexemes give a score the top
 /// `limit` must reach; then only chunks containing a lexeme that can still
 /// reach it are ranked. Exactly the unpruned result.
-fn filtered(stats: &QueryStats, limit: i64, filter: &Option<JsonbText>) -> Vec<(i64, f64)> {
+fn filtered(stats: &QueryStats, limit: i64, filter: &Scope) -> Vec<(i64, f64)> {
     let terms: Vec<Term> = stats.terms.iter().map(|t| Term { df: t.df, idf: t.idf }).collect();
     let unpruned = || ranked_chunks(stats, &stats.tsquery(0..terms.len()), limit, filter);
     if terms.len() <= 1 {

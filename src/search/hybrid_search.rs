@@ -16,7 +16,7 @@ use rag_core::text::{clamp_query, keyword_window_match, query_terms, MAX_QUERY_T
 
 use super::entities;
 use super::fts::fts_top_k;
-use super::options::{enforce_limits, parse_mode, validate_filter, validate_top_k, Mode, SearchOptions};
+use super::options::{enforce_limits, parse_mode, validate_filter, validate_top_k, Mode, Scope, SearchOptions};
 use super::query_embedding::query_vector;
 use super::retrieve::{self, ChunkRow, QueryStats};
 use crate::embedding::{raise_embed_error, Target};
@@ -108,7 +108,7 @@ pub fn rag_hybrid_search_with_vector(
 pub(crate) struct Request {
     pub top_k: i32,
     pub mode: Mode,
-    pub filter: Option<JsonbText>,
+    pub filter: Scope,
     pub options: SearchOptions,
 }
 
@@ -121,6 +121,7 @@ impl Request {
     /// From arguments already validated (but for the limits).
     pub fn with_options(top_k: i32, mode: Mode, filter: Option<JsonbText>, options: SearchOptions) -> Self {
         enforce_limits(top_k, options.oversample, options.window);
+        let filter = Scope { metadata: filter, source: options.source };
         Request { top_k, mode, filter, options }
     }
 
@@ -249,7 +250,7 @@ fn candidates(
     words: &[String],
     qvec: Option<&[f32]>,
     stats: &QueryStats,
-    filter: &Option<JsonbText>,
+    filter: &Scope,
     entities: bool,
 ) -> (Vec<Candidate>, HashSet<i64>) {
     let lists = ranking.lists(title_like(words));

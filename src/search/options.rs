@@ -40,13 +40,31 @@ pub struct SearchOptions {
     pub shortlist: i32,
     /// At most this many chunks of one document in the result (None: no cap).
     pub max_per_document: Option<i32>,
+    /// Only the documents of one source (`"source"`): 0 for those of the
+    /// ingestion functions, else an attached source's id (None: all).
+    pub source: Option<i32>,
+}
+
+/// Which documents a search reads: those whose metadata contains
+/// `metadata`, of source `source` (see SearchOptions::source).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub metadata: Option<JsonbText>,
+    pub source: Option<i32>,
+}
+
+impl Scope {
+    /// Whether some documents are left out (the filtered search paths).
+    pub fn restricts(&self) -> bool {
+        self.metadata.is_some() || self.source.is_some()
+    }
 }
 
 /// Bounds of `max_per_document`.
 pub const MAX_PER_DOCUMENT: i32 = 1000;
 
 const OPTION_KEYS: &str =
-    "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist, max_per_document";
+    "weights, fusion, rrf_k, oversample, window, require_all_keywords, shortlist, max_per_document, source";
 
 impl SearchOptions {
     pub fn from_json(options: Option<JsonbText>) -> SearchOptions {
@@ -59,6 +77,7 @@ impl SearchOptions {
             require_all_keywords: false,
             shortlist: guc::trigram_shortlist(),
             max_per_document: None,
+            source: None,
         };
         let Some(JsonbText(text)) = options else { return o };
         let obj = match JsonType::of(&text) {
@@ -100,6 +119,13 @@ impl SearchOptions {
                         },
                     }
                 }
+                "source" => match value.as_str() {
+                    Some(name) => o.source = Some(crate::attach::search_source(name)),
+                    None => invalid_parameter(
+                        "options.source must be a string",
+                        "Name an attached table, e.g. {\"source\": \"public.wiki_chunks\"}, or \"rag_search.documents\".",
+                    ),
+                },
                 "require_all_keywords" => match value.as_bool() {
                     Some(b) => o.require_all_keywords = b,
                     None => invalid_parameter(
@@ -186,6 +212,27 @@ pub fn enforce_limits(top_k: i32, oversample: i32, window: i32) {
 pub fn option_value(options: &Option<JsonbText>, key: &str) -> Option<Value> {
     let text = &options.as_ref()?.0;
     serde_json::from_str::<serde_json::Map<String, Value>>(text).ok()?.remove(key)
+}
+
+/// The scope of rag_candidate_pages' `options`: only `source`.
+pub fn source_scope(options: Option<JsonbText>) -> Scope {
+    let Some(JsonbText(text)) = options else { return Scope::default() };
+    let hint = "rag_candidate_pages takes one option: {\"source\": \"public.wiki_chunks\"} (an attached table, or \"rag_search.documents\").";
+    let obj = match JsonType::of(&text) {
+        JsonType::Null => return Scope::default(),
+        JsonType::Object => serde_json::from_str::<serde_json::Map<String, Value>>(&text)
+            .unwrap_or_else(|e| invalid_parameter(format!("options cannot be read: {e}"), hint)),
+        found => invalid_parameter(format!("options must be a JSON object, not {}", found.described()), hint),
+    };
+    let mut scope = Scope::default();
+    for (key, value) in obj {
+        match (key.as_str(), value.as_str()) {
+            ("source", Some(name)) => scope.source = Some(crate::attach::search_source(name)),
+            ("source", None) => invalid_parameter("options.source must be a string", hint),
+            (other, _) => invalid_parameter(format!("unknown option \"{other}\""), hint),
+        }
+    }
+    scope
 }
 
 pub fn validate_filter(filter: Option<JsonbText>) -> Option<JsonbText> {

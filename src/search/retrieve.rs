@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use crate::sql_types::JsonbText;
+use super::options::Scope;
 use rag_core::fusion::{bm25_idf, ScoreParams};
 use rag_core::search::pgvector_has_iterative_scan;
 use rag_core::tsvector::Bm25Query;
@@ -133,8 +133,9 @@ pub(crate) fn tsquery_literal(lexeme: &str) -> String {
     s
 }
 
-fn filter_arg(filter: &Option<JsonbText>) -> DatumWithOid<'static> {
-    filter.clone().into()
+/// The metadata filter and the source of a scope, as two parameters.
+fn scope_args(scope: &Scope) -> [DatumWithOid<'static>; 2] {
+    [scope.metadata.clone().into(), scope.source.into()]
 }
 
 /// `(id, score)` rows of a statement returning `id` and `score`; `planned`:
@@ -157,11 +158,12 @@ pub fn scored_rows(sql: &str, args: &[DatumWithOid], ctx: &str, planned: bool) -
 
 /// Chunks matching `tsquery` (an OR of lexemes) among the documents
 /// matching `filter`, best BM25 first (ties by id), at most `limit`.
-pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Option<JsonbText>) -> Vec<(i64, f64)> {
+pub fn ranked_chunks(stats: &QueryStats, tsq: &str, limit: i64, filter: &Scope) -> Vec<(i64, f64)> {
     if tsq.is_empty() {
         return Vec::new();
     }
-    let args: [DatumWithOid; 4] = [tsq.into(), stats.bm25_blob.clone().into(), limit.into(), filter_arg(filter)];
+    let [metadata, source] = scope_args(filter);
+    let args: [DatumWithOid; 5] = [tsq.into(), stats.bm25_blob.clone().into(), limit.into(), metadata, source];
     scored_rows(queries::SEARCH_FTS, &args, "full-text candidates", false)
 }
 
@@ -174,7 +176,7 @@ pub fn vector_list(
     qvec: &[f32],
     dimension: i32,
     limit: i64,
-    filter: &Option<JsonbText>,
+    filter: &Scope,
     iterative_scan: bool,
 ) -> Vec<(i64, f64)> {
     let ef = limit.clamp(40, 1000).to_string();
@@ -182,11 +184,12 @@ pub fn vector_list(
     // HNSW scan once ef_search is raised for hybrid's wider candidate list
     // (~40 ms at 10,000 chunks of 1024 dimensions, against ~5 ms).
     let mut settings: Vec<(&str, String)> = vec![("hnsw.ef_search", ef), ("enable_seqscan", "off".to_string())];
-    let filtered = filter.is_some() || row_security_filters();
+    let filtered = filter.restricts() || row_security_filters();
     if filtered && iterative_scan {
         settings.push(("hnsw.iterative_scan", "relaxed_order".to_string()));
     }
-    let args: [DatumWithOid; 3] = [qvec.to_vec().into(), limit.into(), filter_arg(filter)];
+    let [metadata, source] = scope_args(filter);
+    let args: [DatumWithOid; 4] = [qvec.to_vec().into(), limit.into(), metadata, source];
     let sql = render(queries::SEARCH_VECTOR, Some(dimension));
     let mut hits = with_local_settings(&settings, || distance_rows(&sql, &args));
     if filtered && (hits.len() as i64) < limit {
@@ -219,8 +222,9 @@ fn title_index_settings() -> Vec<(&'static str, String)> {
 }
 
 /// Chunks of the documents whose title is trigram-similar to `q`.
-pub fn title_list(q: &str, limit: i64, filter: &Option<JsonbText>) -> Vec<i64> {
-    let args: [DatumWithOid; 3] = [q.into(), limit.into(), filter_arg(filter)];
+pub fn title_list(q: &str, limit: i64, filter: &Scope) -> Vec<i64> {
+    let [metadata, source] = scope_args(filter);
+    let args: [DatumWithOid; 4] = [q.into(), limit.into(), metadata, source];
     with_local_settings(&title_index_settings(), || {
         Spi::connect(|client| {
             let rows =
@@ -230,9 +234,10 @@ pub fn title_list(q: &str, limit: i64, filter: &Option<JsonbText>) -> Vec<i64> {
     })
 }
 
-/// Documents whose title is trigram-similar to `q`, most similar first.
-pub fn title_documents(q: &str, limit: i64) -> Vec<i64> {
-    let args: [DatumWithOid; 2] = [q.into(), limit.into()];
+/// Documents (of source `source`, None: all) whose title is
+/// trigram-similar to `q`, most similar first.
+pub fn title_documents(q: &str, limit: i64, source: Option<i32>) -> Vec<i64> {
+    let args: [DatumWithOid; 3] = [q.into(), limit.into(), source.into()];
     with_local_settings(&title_index_settings(), || {
         Spi::connect(|client| {
             let rows = client

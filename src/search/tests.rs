@@ -283,11 +283,12 @@ mod tests {
         run("ANALYZE rag_search.chunks");
         let plan: String = Spi::connect(|c| {
             let q = crate::queries::SEARCH_FTS;
-            let args: [DatumWithOid; 4] = [
+            let args: [DatumWithOid; 5] = [
                 "'needle'".into(),
                 Vec::<u8>::new().into(),
                 10i64.into(),
                 Option::<crate::sql_types::JsonbText>::None.into(),
+                Option::<i32>::None.into(),
             ];
             c.select(&format!("EXPLAIN (COSTS OFF) {q}"), None, &args)
                 .unwrap()
@@ -350,13 +351,13 @@ mod tests {
         assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_pending") > 0, "some chunks stay pending");
         assert!(one::<i64>("SELECT count(*) FROM rag_search.postings_dead") > 0, "some deletions stay pending");
         assert!(one::<i64>("SELECT count(DISTINCT lexeme) FROM rag_search.postings") > 30);
-        let filter = Some(crate::sql_types::JsonbText("{}".to_string()));
+        let filter = crate::search::options::Scope { metadata: Some(crate::sql_types::JsonbText("{}".to_string())), source: None };
         let mut cells_saved = 0usize;
         for words in skewed_queries(150) {
             let stats = crate::search::retrieve::query_stats(&words);
             let all = stats.tsquery(0..stats.terms.len());
             for k in [1i64, 8, 40, 300] {
-                let full = crate::search::retrieve::ranked_chunks(&stats, &all, k, &None);
+                let full = crate::search::retrieve::ranked_chunks(&stats, &all, k, &Default::default());
                 let (fast, work) = crate::search::fts::from_postings(&stats, k);
                 assert_eq!(bits(&fast), bits(&full), "postings: query {words:?}, k {k}");
                 let filtered = crate::search::fts::fts_top_k(&stats, k, &filter);

@@ -4,6 +4,7 @@
 //! extension crate is a thin shell that moves values between SQL and these
 //! functions.
 
+pub mod attach;
 pub mod backfill;
 pub mod blocks;
 pub mod chunk;

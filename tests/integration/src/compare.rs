@@ -31,6 +31,48 @@ pub fn dumped_rows(c: &mut Client) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Asserts that the rows of `after` are those of `before` (snapshots of
+/// [`dumped_rows`] across an update), but for the columns the update added,
+/// which must be NULL in every row that existed.
+pub fn assert_same_rows_but_added_columns(
+    before: &BTreeMap<String, Vec<String>>,
+    after: &BTreeMap<String, Vec<String>>,
+) {
+    let strip = |table: &str, i: usize, old: &str, new: &str| -> String {
+        let old: serde_json::Map<String, serde_json::Value> = serde_json::from_str(old).expect("row JSON");
+        let mut new: serde_json::Map<String, serde_json::Value> = serde_json::from_str(new).expect("row JSON");
+        let added: Vec<String> = new.keys().filter(|k| !old.contains_key(*k)).cloned().collect();
+        for k in added {
+            assert_eq!(new.remove(&k), Some(serde_json::Value::Null), "after the update: column {k} of row {i} of {table}");
+        }
+        serde_json::Value::Object(new).to_string()
+    };
+    let mut stripped = BTreeMap::new();
+    for (table, rows) in after {
+        let old = before.get(table).map(Vec::as_slice).unwrap_or_default();
+        let rows: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match old.get(i) {
+                Some(o) => strip(table, i, o, r),
+                None => r.clone(),
+            })
+            .collect();
+        stripped.insert(table.clone(), rows);
+    }
+    let normalised: BTreeMap<String, Vec<String>> = before
+        .iter()
+        .map(|(t, rows)| {
+            let rows = rows
+                .iter()
+                .map(|r| serde_json::from_str::<serde_json::Value>(r).expect("row JSON").to_string())
+                .collect();
+            (t.clone(), rows)
+        })
+        .collect();
+    assert_same_rows("after the update", &normalised, &stripped);
+}
+
 /// Asserts that two snapshots of [`dumped_rows`] are equal, naming the
 /// first differing row.
 pub fn assert_same_rows(what: &str, expected: &BTreeMap<String, Vec<String>>, got: &BTreeMap<String, Vec<String>>) {

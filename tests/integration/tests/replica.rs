@@ -29,11 +29,13 @@ const LONG: Duration = Duration::from_secs(120);
 /// The functions of the extension that only read, each with a call that
 /// runs it on the standby. Every other function of the extension (trigger
 /// functions aside) must refuse to run there.
-const READS: [(&str, &str); 13] = [
+const READS: [(&str, &str); 15] = [
     ("rag_hybrid_search/5", "SELECT * FROM rag_hybrid_search('hybrid search', 3, 'fts')"),
     ("rag_hybrid_search/6", "SELECT * FROM rag_hybrid_search('hybrid search', $1, 3, 'vector')"),
     ("rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('hybrid search', 3)"),
+    ("rag_candidate_pages/3", "SELECT * FROM rag_candidate_pages('hybrid search', 3, '{}')"),
     ("rag_stats/0", "SELECT * FROM rag_stats()"),
+    ("rag_source_status/0", "SELECT * FROM rag_source_status()"),
     ("rag_backfill_status/0", "SELECT * FROM rag_backfill_status()"),
     ("rag_search.bm25/2", "SELECT rag_search.bm25(tsv, '\\x00'::bytea) FROM rag_search.chunks LIMIT 1"),
     (
@@ -89,13 +91,15 @@ fn sample_value(sql_type: &str, function: &str) -> String {
         "jsonb" => "'{}'",
         "bigint[]" => "'{}'",
         "regconfig" => "'simple'",
+        "regclass" => "'pg_catalog.pg_class'",
+        "text[]" => "'{}'",
         other => panic!("{function}: add a sample value for arguments of type {other}"),
     };
     format!("{literal}::{sql_type}")
 }
 
 /// Every function of the installed extension that can be called directly
-/// (trigger functions cannot), in name order.
+/// (trigger and event trigger functions cannot), in name order.
 fn extension_functions(c: &mut Client) -> Vec<Function> {
     c.query(
         "SELECT CASE WHEN n.nspname = 'rag_search' THEN 'rag_search.' ELSE '' END || p.proname,
@@ -105,7 +109,8 @@ fn extension_functions(c: &mut Client) -> Vec<Function> {
          JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
          JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
          JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND d.deptype = 'e'
-         WHERE e.extname = 'rag_search' AND p.prorettype <> 'pg_catalog.trigger'::pg_catalog.regtype
+         WHERE e.extname = 'rag_search'
+           AND p.prorettype NOT IN ('pg_catalog.trigger'::pg_catalog.regtype, 'pg_catalog.event_trigger'::pg_catalog.regtype)
          ORDER BY 1, 2",
         &[],
     )

@@ -185,6 +185,55 @@ fn exercise_every_function(c: &mut Client, fx: &FixtureServer) -> BTreeSet<Strin
     assert_eq!(rows(c, "TABLE rag_backfill_progress"), 1);
     calls.run(c, "rag_stats/0", "SELECT * FROM rag_stats()");
 
+    // Attached tables: a document table attached in steps and a page/chunk
+    // pair with its own embeddings, kept current by their triggers, shown
+    // per source, searched by source and detached.
+    // pgvector's schema may be on nobody's search_path.
+    let vector: String = c
+        .query_one(
+            "SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.vector'
+             FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+             WHERE t.typname OPERATOR(pg_catalog.=) 'vector'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    c.batch_execute(&format!(
+        "CREATE TABLE public.attached_notes (id integer PRIMARY KEY, title text, content text, lang text);
+         INSERT INTO public.attached_notes
+         SELECT i, 'Note ' || i, 'Attached note ' || i || ' about hybrid search.', 'en' FROM generate_series(1, 3) AS i;
+         CREATE TABLE public.attached_pages (id bigint PRIMARY KEY, title text);
+         CREATE TABLE public.attached_chunks (id bigint PRIMARY KEY, page_id bigint, chunk_index integer, content text,
+                                              embedding {vector}({DIM}));
+         INSERT INTO public.attached_pages VALUES (1, 'Attached page');
+         INSERT INTO public.attached_chunks VALUES
+             (1, 1, 0, 'An attached chunk about hybrid search.', array_fill(1::real, ARRAY[{DIM}])::{vector}),
+             (2, 1, 1, 'An attached chunk without a vector.', NULL);"
+    ))
+    .unwrap();
+    let sql = "SELECT * FROM rag_attach('public.attached_notes', metadata => '{lang}', max_rows => 1)";
+    assert_eq!(calls.run(c, "rag_attach/12", sql), 1);
+    assert_eq!(calls.run(c, "rag_attach_step/2", "SELECT * FROM rag_attach_step('public.attached_notes', 5)"), 1);
+    let sql = "SELECT * FROM rag_attach('public.attached_chunks', pages => 'public.attached_pages', embedding => 'embedding')";
+    assert_eq!(calls.run(c, "rag_attach/12", sql), 1);
+    c.batch_execute(
+        "UPDATE public.attached_notes SET content = 'A changed note.' WHERE id = 1;
+         DELETE FROM public.attached_notes WHERE id = 2;
+         UPDATE public.attached_chunks SET content = 'A changed attached chunk.' WHERE id = 2;
+         UPDATE public.attached_pages SET title = 'Renamed page';",
+    )
+    .unwrap();
+    let remaining: i64 = c.query_one("SELECT remaining FROM rag_backfill_step(16)", &[]).unwrap().get(0);
+    assert_eq!(remaining, 0);
+    assert_eq!(calls.run(c, "rag_source_status/0", "SELECT * FROM rag_source_status()"), 3);
+    assert_eq!(rows(c, "TABLE rag_source_progress"), 3);
+    let sql = "SELECT * FROM rag_hybrid_search('attached chunk', 5, 'fts', NULL, '{\"source\": \"public.attached_chunks\"}')";
+    assert_eq!(calls.run(c, "rag_hybrid_search/5", sql), 2);
+    let sql = "SELECT * FROM rag_candidate_pages('attached note', 5, '{\"source\": \"public.attached_notes\"}')";
+    assert_eq!(calls.run(c, "rag_candidate_pages/3", sql), 2);
+    assert_eq!(calls.run(c, "rag_detach/1", "SELECT * FROM rag_detach('public.attached_notes')"), 1);
+    assert_eq!(calls.run(c, "rag_detach/1", "SELECT * FROM rag_detach('public.attached_pages')"), 1);
+
     // Every search mode, with the query embedded by the fixture, with a
     // given query vector, with a filter and with options.
     let v = Vector::from(expected_vector("hybrid search", NATIVE_DIM, DIM));
