@@ -7,6 +7,7 @@
 \set ON_ERROR_STOP on
 \pset footer off
 \pset pager off
+SET client_min_messages = warning;
 
 CREATE TABLE IF NOT EXISTS public.wiki_pages (
     id    bigint PRIMARY KEY,
