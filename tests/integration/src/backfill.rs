@@ -182,6 +182,28 @@ pub fn status(client: &mut Client) -> Status {
     }
 }
 
+/// The pid of the backend of database `db` whose query contains `query`
+/// once it waits for an advisory lock (a test holds it to pause the
+/// backend at a chosen point, e.g. before it commits); panics after `limit`.
+pub fn backend_waiting_for_advisory_lock(c: &mut Client, db: &str, query: &str, limit: Duration) -> i32 {
+    let pattern = format!("%{query}%");
+    let mut pid = None;
+    let found = wait_until(limit, || {
+        pid = c
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+                   AND query LIKE $2 AND datname = $1",
+                &[&db, &pattern],
+            )
+            .expect("read pg_stat_activity")
+            .map(|r| r.get(0));
+        pid.is_some()
+    });
+    assert!(found, "no backend running {query} reached the pause");
+    pid.expect("pid")
+}
+
 /// Polls `cond` every 50 ms until it holds; false after `limit`. The limit
 /// only keeps a broken build from hanging the suite.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -203,6 +203,12 @@ fn attach_source_writes_are_searchable_in_the_writing_transaction_and_unchanged_
     let e = c.batch_execute("SELECT * FROM rag_hybrid_search('x', 3, 'fts', options => '{\"source\": \"public.nope\"}')").unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::INVALID_PARAMETER_VALUE), "{e}");
     assert_bookkeeping_matches_recount(&mut c);
+
+    // Dropping the table detaches it.
+    c.batch_execute("DROP TABLE public.posts").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM rag_search.attached_sources"), 0);
+    assert_eq!(doc_ids(&mut c, "SELECT doc_id FROM rag_search.documents"), ["native:1"]);
+    assert_bookkeeping_matches_recount(&mut c);
 }
 
 fn doc_ids_tx(t: &mut postgres::Transaction<'_>, word: &str) -> Vec<String> {
@@ -356,26 +362,6 @@ const BIG_ROWS: i64 = 100_000;
 const STEP_ROWS: i32 = 20_000;
 const PAUSE_LOCK: i64 = 4_242_013;
 
-/// The pid of the backend running a step once it waits for the pause lock,
-/// i.e. has projected its rows but not committed.
-fn paused_step(c: &mut Client) -> i32 {
-    let mut pid = None;
-    let found = wait_until(Duration::from_secs(300), || {
-        pid = c
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-                   AND query LIKE '%rag_attach_step%' AND datname = $1",
-                &[&BIG_DB],
-            )
-            .expect("read pg_stat_activity")
-            .map(|r| r.get(0));
-        pid.is_some()
-    });
-    assert!(found, "the step never reached the pause");
-    pid.expect("pid")
-}
-
 #[test]
 fn attach_a_large_table_runs_in_steps_and_resumes_after_its_backend_is_killed() {
     let mut cluster = Cluster::start("attach_big", ClusterOptions::new());
@@ -412,7 +398,8 @@ fn attach_a_large_table_runs_in_steps_and_resumes_after_its_backend_is_killed() 
     let dsn = cluster.dsn(BIG_DB);
     let held = step.clone();
     let stepper = std::thread::spawn(move || connect_dsn(&dsn).query_one(&held, &[]).map(|_| ()));
-    let pid = paused_step(&mut c);
+    // The step has projected its rows but not committed.
+    let pid = backend_waiting_for_advisory_lock(&mut c, BIG_DB, "rag_attach_step", Duration::from_secs(300));
     // SAFETY: sends SIGKILL to the PostgreSQL backend found above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill -9 {pid}");
     assert!(stepper.join().expect("stepper thread").is_err(), "the killed step returned");

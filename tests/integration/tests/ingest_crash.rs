@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use rag_search_integration::backfill::wait_until;
+use rag_search_integration::backfill::backend_waiting_for_advisory_lock;
 use rag_search_integration::compare::{assert_bookkeeping_matches_recount, assert_postings_match_rebuild};
 use rag_search_integration::samples::{load_samples, SAMPLE_CHUNK_SETTINGS};
 use rag_search_integration::{connect_dsn, Client, Cluster, ClusterOptions};
@@ -42,26 +42,6 @@ fn batch(prefix: &str, n: usize) -> Vec<Value> {
 
 fn count(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
-}
-
-/// The pid of the backend running the bulk upsert once it waits for the
-/// pause lock, i.e. has written everything but not committed.
-fn paused_ingester(c: &mut Client) -> i32 {
-    let mut pid = None;
-    let found = wait_until(LONG, || {
-        pid = c
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-                   AND query LIKE '%rag_upsert_documents%' AND datname = $1",
-                &[&DB],
-            )
-            .expect("read pg_stat_activity")
-            .map(|r| r.get(0));
-        pid.is_some()
-    });
-    assert!(found, "the ingestion never reached the pause");
-    pid.expect("pid")
 }
 
 #[test]
@@ -97,7 +77,8 @@ fn a_killed_bulk_upsert_leaves_no_partial_document_and_consistent_bookkeeping() 
         c.batch_execute(SAMPLE_CHUNK_SETTINGS).unwrap();
         c.query("SELECT * FROM rag_upsert_documents($1::text::jsonb)", &[&ingest_payload]).map(|rows| rows.len())
     });
-    let pid = paused_ingester(&mut control);
+    // The ingestion has written everything but not committed.
+    let pid = backend_waiting_for_advisory_lock(&mut control, DB, "rag_upsert_documents", LONG);
     // Everything is written but not committed: another session sees none of it.
     assert_eq!(count(&mut control, "SELECT count(*) FROM rag_search.documents WHERE doc_id LIKE 'crash:%'"), 0);
     // SAFETY: sends SIGKILL to the PostgreSQL backend found above.
