@@ -12,7 +12,8 @@ use std::time::Duration;
 use postgres::error::{DbError, SqlState};
 use rag_search_integration::backfill::*;
 use rag_search_integration::compare::assert_bookkeeping_matches_recount;
-use rag_search_integration::tools::run;
+use rag_search_integration::compare::{assert_same_rows, dumped_rows};
+use rag_search_integration::tools::{pg_dump, restore, run, DumpFormat};
 use rag_search_integration::{bindir, connect_dsn, shared_cluster, Client, Cluster, ClusterOptions};
 
 /// A database pointed at a new fixture embedder (TEST_MODEL, TEST_DIM).
@@ -271,6 +272,34 @@ fn attach_then_detach_leaves_the_source_exactly_as_it_was() {
     let e = c.batch_execute("SELECT * FROM rag_detach('public.notes')").unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::UNDEFINED_OBJECT), "{e}");
     assert_bookkeeping_matches_recount(&mut c);
+}
+
+#[test]
+fn attach_survives_a_dump_and_restore_and_keeps_following_the_source() {
+    let (mut c, _fixture) = setup("it_attach_dump");
+    create_wiki(&mut c);
+    attach_wiki(&mut c);
+    let cluster = shared_cluster();
+    let rows = dumped_rows(&mut c);
+    for (label, format) in [("custom", DumpFormat::Custom), ("plain", DumpFormat::Plain)] {
+        let copy = format!("it_attach_dump_{label}");
+        let dump = pg_dump(&cluster.dsn("it_attach_dump"), format);
+        cluster.empty_database(&copy);
+        restore(&cluster.dsn(&copy), format, &dump);
+        let mut d = cluster.connect(&copy);
+        assert_same_rows(label, &rows, &dumped_rows(&mut d));
+        let r = d.query_one("SELECT source, state, documents, chunks FROM rag_source_status() WHERE kind = 'pages'", &[]).unwrap();
+        assert_eq!(
+            (r.get::<_, String>(0), r.get::<_, Option<String>>(1), r.get::<_, i64>(2), r.get::<_, i64>(3)),
+            ("public.wiki_chunks".into(), Some("attached".into()), 20, 60),
+            "{label}"
+        );
+        // The restored triggers keep the copy's projection current.
+        d.batch_execute("INSERT INTO public.wiki_chunks VALUES (998, 2, 3, 'Page 2 adds quokka care', NULL)").unwrap();
+        assert_eq!(doc_ids(&mut d, "SELECT doc_id FROM rag_hybrid_search('quokka', 3, 'fts')"), ["wiki_pages:2"], "{label}");
+        assert_eq!(d.query_one("SELECT chunks FROM rag_detach('public.wiki_chunks')", &[]).unwrap().get::<_, i64>(0), 61);
+        assert_bookkeeping_matches_recount(&mut d);
+    }
 }
 
 fn refused(c: &mut Client, sql: &str, code: SqlState) -> String {
