@@ -36,7 +36,7 @@ pub static WEIGHT_ENTITY: GucSetting<f64> = GucSetting::<f64>::new(0.0);
 pub static FUSION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"weighted"));
 pub static RRF_K: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HYBRID_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(10);
-pub static CANDIDATE_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static CANDIDATE_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static TRIGRAM_SHORTLIST: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static AUTO_MIN_COVERAGE: GucSetting<f64> = GucSetting::<f64>::new(0.9);
 pub static AUTO_EMBEDDING_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
@@ -208,7 +208,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"rag_search.candidate_oversample",
         c"Chunk hits kept per requested page in rag_candidate_pages.",
-        c"rag_candidate_pages keeps the best limit times this many chunks before grouping them by page.",
+        c"rag_candidate_pages keeps the best limit times this many chunks before grouping them by page, and more when they cover fewer than limit pages.",
         &CANDIDATE_OVERSAMPLE,
         1,
         10_000,
