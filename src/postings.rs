@@ -30,6 +30,8 @@ const MERGE_MAX_CHUNKS: i64 = 20_000;
 /// Lexemes found in more chunks than this get postings; searches take the
 /// chunks of rarer ones from the tsvector GIN index.
 pub const INDEXED_MIN_DF: i64 = 64;
+/// Lexemes whose chunks one statement reads when they become indexed.
+const PROMOTION_GROUP_LEXEMES: usize = 32;
 /// Blocks one merge examines when removing deleted chunks.
 const REMOVAL_SLICE_BLOCKS: i64 = 4096;
 
@@ -154,16 +156,19 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
             add_by_cell(&mut adds, &lexeme, postings);
         }
     }
-    if !promote.is_empty() {
-        // `groups` is in lexeme order, so `promote` is too.
-        let tsq = promote
+    // `groups` is in lexeme order, so `promote` and each group of it are too.
+    // A few lexemes per statement: the statement checks every chunk it finds
+    // against the whole OR of its lexemes, and a batch can promote thousands
+    // at once (a corpus's rare words all reaching the threshold together).
+    for group in promote.chunks(PROMOTION_GROUP_LEXEMES) {
+        let tsq = group
             .iter()
             .map(|l| crate::search::retrieve::tsquery_literal(&String::from_utf8_lossy(l)))
             .collect::<Vec<_>>()
             .join(" | ");
         let args: [DatumWithOid; 2] = [tsq.into(), batch.to_vec().into()];
         let merged = chunk_tsvectors(client, queries::POSTINGS_PROMOTION_CHUNKS, &args);
-        for (lexeme, postings) in lexeme_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice())), Some(&promote)) {
+        for (lexeme, postings) in lexeme_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice())), Some(group)) {
             add_by_cell(&mut adds, &String::from_utf8_lossy(lexeme), &postings);
         }
     }
