@@ -13,7 +13,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use rag_core::blocks::{decode_block, plan_merge, BlockMeta, MergePlan, BLOCK_POSTINGS};
-use rag_core::postings::{cell_of, lexeme_postings, Posting};
+use rag_core::postings::{cell_of, lexeme_postings, promotion_groups, Posting};
 
 use crate::error::{raise, OrRaise};
 use crate::security::as_extension_owner;
@@ -30,8 +30,6 @@ const MERGE_MAX_CHUNKS: i64 = 20_000;
 /// Lexemes found in more chunks than this get postings; searches take the
 /// chunks of rarer ones from the tsvector GIN index.
 pub const INDEXED_MIN_DF: i64 = 64;
-/// Lexemes whose chunks one statement reads when they become indexed.
-const PROMOTION_GROUP_LEXEMES: usize = 32;
 /// Blocks one merge examines when removing deleted chunks.
 const REMOVAL_SLICE_BLOCKS: i64 = 4096;
 
@@ -139,6 +137,7 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
     }
     let mut adds: HashMap<CellKey, Vec<Posting>> = HashMap::new();
     let mut promote: Vec<&[u8]> = Vec::new();
+    let mut promote_df: Vec<i64> = Vec::new();
     for ((lexeme_bytes, postings), lexeme) in groups.iter().zip(lexemes) {
         let keep = if indexed.contains(&lexeme) {
             true
@@ -149,6 +148,7 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
             let promoted = df + postings.len() as i64 > INDEXED_MIN_DF;
             if promoted {
                 promote.push(lexeme_bytes);
+                promote_df.push(df);
             }
             promoted
         };
@@ -157,10 +157,8 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
         }
     }
     // `groups` is in lexeme order, so `promote` and each group of it are too.
-    // A few lexemes per statement: the statement checks every chunk it finds
-    // against the whole OR of its lexemes, and a batch can promote thousands
-    // at once (a corpus's rare words all reaching the threshold together).
-    for group in promote.chunks(PROMOTION_GROUP_LEXEMES) {
+    for range in promotion_groups(&promote_df) {
+        let group = &promote[range];
         let tsq = group
             .iter()
             .map(|l| crate::search::retrieve::tsquery_literal(&String::from_utf8_lossy(l)))
