@@ -42,8 +42,13 @@ struct Dataset {
     corpus_vectors: &'static str,
     query_vectors: &'static str,
     fts_target: f64,
+    /// Weighted hybrid must reach this and beat the best single signal
+    /// (fts, vector) by `hybrid_margin`.
     hybrid_target: f64,
+    hybrid_margin: f64,
     references: &'static str,
+    /// What the training figures say would close a missed target.
+    gap: &'static str,
 }
 
 const DATASETS: [Dataset; 2] = [
@@ -55,11 +60,19 @@ const DATASETS: [Dataset; 2] = [
         half: None,
         corpus_vectors: "scifact-corpus",
         query_vectors: "scifact-test-queries",
-        fts_target: 0.66,
+        fts_target: 0.67,
         hybrid_target: 0.72,
+        hybrid_margin: 0.0,
         references: "published: BM25 (Pyserini flat) 0.679, multifield 0.665; multilingual-e5-small 0.676; \
                      bge-small-en-v1.5 0.713. Measured in ../shared with plain Python tooling: BM25 0.686, \
                      multilingual-e5-small (4-bit) 0.655, their reciprocal-rank fusion 0.708.",
+        gap: "full text: the extension indexes the chunk text without the document's title. On the \
+              training queries, indexing the title with every chunk is what gains most (\"title Flat(…)\" \
+              rows against \"as shipped\"), counting the length in tokens adds a little, and the title \
+              twice in the text with tokens and k1/b chosen on training is the only variant at or above the \
+              target on test; English stemming (which the published BM25 figures use) is not measured. \
+              Hybrid: fusion adds to the best single signal; 0.72 needs stronger parts, above all the \
+              full text with its title.",
     },
     Dataset {
         key: "autorag_ko",
@@ -71,9 +84,18 @@ const DATASETS: [Dataset; 2] = [
         query_vectors: "autorag-ko-dev-queries",
         fts_target: 0.75,
         hybrid_target: 0.85,
+        hybrid_margin: 0.01,
         references: "published: multilingual-e5-small 0.801 on the full query set; a BM25 baseline about \
                      0.65–0.80 depending on tokenisation. Measured in ../shared with plain Python tooling: \
                      BM25 0.796, e5 (4-bit) 0.804, their fusion 0.873.",
+        gap: "hybrid below full text: on the training half no fusion setting measured beats BM25 alone \
+              (\"Fusion of e5 vectors and BM25\" for autorag-ko-dev: every normalisation, candidate depth 100 \
+              or 1000, full-text share 0.2–0.7 and RRF stay below the \"BM25 only\" row). The e5-small vectors \
+              rank far below BM25 on this set, and with one weight setting for both languages the vector \
+              side displaces correct full-text hits more often than it rescues missed ones; a larger \
+              full-text share comes closest on Korean and costs SciFact more than it gains (the pooled \
+              \"Fusion choice\"). What would close it: weights chosen per corpus on the operator's own judged \
+              queries (`rag_tune_weights`), or a stronger multilingual embedding model.",
     },
 ];
 
@@ -307,7 +329,7 @@ struct Outcome {
 }
 
 fn verdict(value: f64, target: f64) -> String {
-    if value >= target { format!("≥ {target:.2}: **met**") } else { format!("≥ {target:.2}: **missed** ({:+.3})", value - target) }
+    if value >= target { format!("≥ {target:.3}: **met**") } else { format!("≥ {target:.3}: **missed** ({:+.3})", value - target) }
 }
 
 fn report(
@@ -347,17 +369,21 @@ fn report(
         s.push_str(
             "| mode | nDCG@10 | recall@100 | target nDCG@10 | rows/query | ms/query |\n|---|---:|---:|---|---:|---:|\n",
         );
+        let single = |label: &str| r.rows.iter().find(|(l, _)| *l == label).map_or(0.0, |(_, m)| m.ndcg10);
+        let hybrid_target = r.ds.hybrid_target.max(single("fts").max(single("vector")) + r.ds.hybrid_margin);
+        let mut missed = false;
         for (label, m) in &r.rows {
             let target = match *label {
                 "fts" => verdict(m.ndcg10, r.ds.fts_target),
-                "hybrid (weighted)" => verdict(m.ndcg10, r.ds.hybrid_target),
+                "hybrid (weighted)" => verdict(m.ndcg10, hybrid_target),
                 "hybrid (RRF)" => format!(
-                    "(hybrid ≥ {:.2}: {})",
-                    r.ds.hybrid_target,
-                    if m.ndcg10 >= r.ds.hybrid_target { "met" } else { "missed" }
+                    "(hybrid ≥ {hybrid_target:.3}: {})",
+                    if m.ndcg10 >= hybrid_target { "met" } else { "missed" }
                 ),
                 _ => String::new(),
             };
+            missed |= (*label == "fts" && m.ndcg10 < r.ds.fts_target)
+                || (*label == "hybrid (weighted)" && m.ndcg10 < hybrid_target);
             let _ = writeln!(
                 s,
                 "| {label} | {:.3} | {:.3} | {target} | {:.1} | {:.0} |",
@@ -366,6 +392,14 @@ fn report(
         }
         for (label, m) in r.rows.iter().filter(|(_, m)| m.errors > 0) {
             let _ = writeln!(s, "\n**Errors** in {label}: {} failed queries, first: {}", m.errors, m.first_error);
+        }
+        let _ = writeln!(
+            s,
+            "\nHybrid target: at least {:.2} and {:.2} above the best single signal (fts, vector).",
+            r.ds.hybrid_target, r.ds.hybrid_margin
+        );
+        if missed {
+            let _ = writeln!(s, "\n**Missed target.** {}", r.ds.gap);
         }
         let _ = writeln!(s, "\nReference points (`../shared/README.md`, nDCG@10): {}", r.ds.references);
     }
