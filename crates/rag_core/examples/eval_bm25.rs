@@ -164,10 +164,13 @@ fn build_index(docs: &[String], opts: &TextOptions, unit: DlUnit) -> Index {
     Index { vocab, postings, doc_len, avg_len }
 }
 
+/// (field, idf, tf, dl) of one query term in one document.
+type TermMatch = (usize, f64, f64, f64);
+
 /// What BM25 needs of one query over one configuration, computed once:
-/// per matching document, (field, idf, tf, dl) of each matching term.
+/// per matching document, each matching term.
 struct Matches {
-    docs: Vec<(u32, Vec<(usize, f64, f64, f64)>)>,
+    docs: Vec<(u32, Vec<TermMatch>)>,
 }
 
 /// A full-text configuration: title mode, length unit, analyser options.
@@ -210,7 +213,7 @@ impl FullText {
         let mut terms = text::query_terms_with(q, MAX_QUERY_TERMS, &self.opts);
         let mut seen = HashSet::new();
         terms.retain(|t| seen.insert(t.clone()));
-        let mut acc: HashMap<u32, Vec<(usize, f64, f64, f64)>> = HashMap::new();
+        let mut acc: HashMap<u32, Vec<TermMatch>> = HashMap::new();
         for (f, (ix, _)) in self.fields.iter().enumerate() {
             let n_docs = ix.doc_len.len() as f64;
             for t in &terms {
