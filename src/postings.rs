@@ -13,7 +13,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use rag_core::blocks::{decode_block, plan_merge, BlockMeta, MergePlan, BLOCK_POSTINGS};
-use rag_core::postings::{cell_of, lexeme_postings, Posting};
+use rag_core::postings::{cell_of, lexeme_postings, promotion_groups, Posting};
 
 use crate::error::{raise, OrRaise};
 use crate::security::as_extension_owner;
@@ -137,6 +137,7 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
     }
     let mut adds: HashMap<CellKey, Vec<Posting>> = HashMap::new();
     let mut promote: Vec<&[u8]> = Vec::new();
+    let mut promote_df: Vec<i64> = Vec::new();
     for ((lexeme_bytes, postings), lexeme) in groups.iter().zip(lexemes) {
         let keep = if indexed.contains(&lexeme) {
             true
@@ -147,6 +148,7 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
             let promoted = df + postings.len() as i64 > INDEXED_MIN_DF;
             if promoted {
                 promote.push(lexeme_bytes);
+                promote_df.push(df);
             }
             promoted
         };
@@ -154,16 +156,17 @@ fn merge_batch(client: &mut SpiClient<'_>, batch: &[i64]) {
             add_by_cell(&mut adds, &lexeme, postings);
         }
     }
-    if !promote.is_empty() {
-        // `groups` is in lexeme order, so `promote` is too.
-        let tsq = promote
+    // `groups` is in lexeme order, so `promote` and each group of it are too.
+    for range in promotion_groups(&promote_df) {
+        let group = &promote[range];
+        let tsq = group
             .iter()
             .map(|l| crate::search::retrieve::tsquery_literal(&String::from_utf8_lossy(l)))
             .collect::<Vec<_>>()
             .join(" | ");
         let args: [DatumWithOid; 2] = [tsq.into(), batch.to_vec().into()];
         let merged = chunk_tsvectors(client, queries::POSTINGS_PROMOTION_CHUNKS, &args);
-        for (lexeme, postings) in lexeme_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice())), Some(&promote)) {
+        for (lexeme, postings) in lexeme_postings(merged.iter().map(|(id, tsv)| (*id, tsv.as_slice())), Some(group)) {
             add_by_cell(&mut adds, &String::from_utf8_lossy(lexeme), &postings);
         }
     }

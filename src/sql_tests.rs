@@ -432,12 +432,12 @@ mod tests {
         );
         // top_k × (2 × window + 1) above rag_search.max_context_chunks (2,000).
         assert_error_with_hint("SELECT * FROM rag_hybrid_search('q', 100, 'fts', NULL, '{\"window\": 20}')", "22023");
-        // limit × rag_search.candidate_oversample (100) above max_candidates.
+        // limit × rag_search.candidate_oversample above max_candidates.
+        run("SET rag_search.candidate_oversample = 100");
         assert_error_with_hint("SELECT * FROM rag_candidate_pages('q', 101)", "22023");
-        run("SET rag_search.candidate_oversample = 10");
-        assert_eq!(error_of("SELECT * FROM rag_candidate_pages('q', 1000)"), "00000||");
-        run("RESET rag_search.candidate_oversample");
         assert_eq!(error_of("SELECT * FROM rag_candidate_pages('q', 100)"), "00000||");
+        run("RESET rag_search.candidate_oversample");
+        assert_eq!(error_of("SELECT * FROM rag_candidate_pages('q', 1000)"), "00000||");
         assert_eq!(error_of("SELECT * FROM rag_hybrid_search('q', 95, 'fts', NULL, '{\"window\": 10}')"), "00000||");
         // A superuser may raise the caps.
         run("SET rag_search.max_candidates = 1000000");

@@ -3,7 +3,9 @@
 -- $1 hit chunk ids, $2 their BM25 scores, $3 query text, $4 limit,
 -- $5 document ids. Order: an exact title match, best chunk score, number
 -- of hit chunks, title similarity — computed only for the pages that reach
--- the first $4 places on the other keys (ties included).
+-- the first $4 places on the other keys (ties included). `exact` tells the
+-- caller which rows no further chunk hit can displace (with those that
+-- have hits).
 WITH hits AS (
     SELECT h.chunk_id, c.document_id, h.score
     FROM unnest($1::bigint[], $2::float8[]) AS h(chunk_id, score)
@@ -24,7 +26,7 @@ WITH hits AS (
     OFFSET $4 - 1 LIMIT 1
 )
 SELECT r.doc_id, r.title, r.rank, r.hit_chunks, r.best_chunk_id,
-       @extschema:pg_trgm@.similarity(r.title, $3)::float8 AS title_score
+       @extschema:pg_trgm@.similarity(r.title, $3)::float8 AS title_score, r.exact
 FROM ranked AS r
 WHERE NOT EXISTS (SELECT FROM cut)
    OR (r.exact, r.rank, r.hit_chunks) >= (SELECT exact, rank, hit_chunks FROM cut)

@@ -6,7 +6,7 @@ use rag_core::text::{clamp_query, query_terms, MAX_QUERY_TERMS};
 
 use super::options::{enforce_limits, source_scope, validate_top_k};
 use crate::sql_types::JsonbText;
-use rag_core::search::title_like;
+use rag_core::search::{title_like, widen_page_hits};
 
 use super::fts::fts_top_k;
 use super::retrieve;
@@ -16,8 +16,9 @@ use crate::{guc, queries};
 type PageRow = (String, String, f64, i32, Option<i64>, f64);
 
 /// Candidate pages from chunk full-text search: the best `limit` ×
-/// rag_search.candidate_oversample chunks by BM25, grouped by page and
-/// ordered by best rank then number of hit chunks. For title-like queries
+/// rag_search.candidate_oversample chunks by BM25 (more when they cover
+/// fewer than `limit` pages), grouped by page and ordered by best rank then
+/// number of hit chunks. For title-like queries
 /// (a few words), pages whose title is trigram-similar to the query are
 /// unioned in; an exact title match comes first.
 #[pg_extern(stable, parallel_restricted)]
@@ -75,27 +76,46 @@ fn candidate_pages(q: Option<&str>, limit: Option<i32>, options: Option<JsonbTex
         return Vec::new();
     }
     let stats = retrieve::query_stats(&words);
-    let hits_wanted = (limit as i64) * (guc::candidate_oversample() as i64);
-    let hits = fts_top_k(&stats, hits_wanted, &scope);
-    let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
-    let scores: Vec<f64> = hits.iter().map(|h| h.1).collect();
     let titled: Vec<i64> =
         if title_like(&words) { retrieve::title_documents(q, i64::from(limit), scope.source) } else { Vec::new() };
-    let args: [DatumWithOid; 5] = [ids.into(), scores.into(), q.into(), limit.into(), titled.into()];
+    let mut hits_wanted = i64::from(limit) * i64::from(guc::candidate_oversample());
+    loop {
+        let hits = fts_top_k(&stats, hits_wanted, &scope);
+        let (rows, settled) = pages_of(&hits, q, limit, &titled);
+        match widen_page_hits(hits_wanted, hits.len(), settled, i64::from(limit), guc::max_candidates()) {
+            Some(more) => hits_wanted = more,
+            None => return rows,
+        }
+    }
+}
+
+/// The pages of chunk `hits` (id, score) and of the `titled` documents, and
+/// how many of them more hits could not displace (an exact title match or
+/// a page with hits: a page found only further down ranks below them).
+fn pages_of(hits: &[(i64, f64)], q: &str, limit: i32, titled: &[i64]) -> (Vec<PageRow>, usize) {
+    let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    let scores: Vec<f64> = hits.iter().map(|h| h.1).collect();
+    let args: [DatumWithOid; 5] = [ids.into(), scores.into(), q.into(), limit.into(), titled.to_vec().into()];
     Spi::connect(|client| {
         let table = client.select(&*queries::render(queries::CANDIDATE_PAGES, None), None, &args).or_raise("candidate pages");
         let mut out = Vec::with_capacity(table.len());
+        let mut settled = 0;
         for row in table {
             let ctx = "candidate pages";
+            let exact = row.get_by_name::<bool, _>("exact").or_raise(ctx).unwrap_or(false);
+            let hit_chunks = row.get_by_name::<i32, _>("hit_chunks").or_raise(ctx).unwrap_or(0);
+            if exact || hit_chunks > 0 {
+                settled += 1;
+            }
             out.push((
-                row.get::<String>(1).or_raise(ctx).unwrap_or_default(),
-                row.get::<String>(2).or_raise(ctx).unwrap_or_default(),
-                row.get::<f64>(3).or_raise(ctx).unwrap_or(0.0),
-                row.get::<i32>(4).or_raise(ctx).unwrap_or(0),
-                row.get::<i64>(5).or_raise(ctx),
-                row.get::<f64>(6).or_raise(ctx).unwrap_or(0.0),
+                row.get_by_name::<String, _>("doc_id").or_raise(ctx).unwrap_or_default(),
+                row.get_by_name::<String, _>("title").or_raise(ctx).unwrap_or_default(),
+                row.get_by_name::<f64, _>("rank").or_raise(ctx).unwrap_or(0.0),
+                hit_chunks,
+                row.get_by_name::<i64, _>("best_chunk_id").or_raise(ctx),
+                row.get_by_name::<f64, _>("title_score").or_raise(ctx).unwrap_or(0.0),
             ));
         }
-        out
+        (out, settled)
     })
 }

@@ -271,6 +271,26 @@ mod tests {
     }
 
     #[pg_test]
+    fn candidate_pages_widen_past_a_page_that_crowds_the_hits() {
+        run("SET rag_search.chunk_max_chars = 100");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        // Six chunks of one page outscore every other page's chunk.
+        let crowd = (0..6).map(|i| format!("glacier glacier glacier melt part {i} {}", "filler ".repeat(9))).collect::<Vec<_>>().join("\n\n");
+        doc("w:crowd", "Crowd", &crowd, "{}");
+        doc("w:two", "Two", "glacier melt in a long sentence about other things entirely", "{}");
+        doc("w:three", "Three", "a glacier seen once in a much longer text about other things entirely", "{}");
+        run("SET rag_search.candidate_oversample = 1");
+        let pages: Vec<String> = Spi::connect(|c| {
+            c.select("SELECT doc_id FROM rag_candidate_pages('glacier melt', 3)", None, &[])
+                .unwrap()
+                .map(|r| r.get_by_name::<String, _>("doc_id").unwrap().unwrap())
+                .collect()
+        });
+        run("RESET rag_search.candidate_oversample");
+        assert_eq!(pages, ["w:crowd", "w:two", "w:three"]);
+    }
+
+    #[pg_test]
     fn fts_candidate_query_uses_the_gin_index() {
         // Enough rows that a sequential scan is a real alternative.
         run("INSERT INTO rag_search.documents (doc_id, title, source_hash) SELECT 'e:' || i, 'doc ' || i, '\\x00' FROM generate_series(1, 2000) i");

@@ -18,6 +18,7 @@ pub mod json_text;
 pub mod postings;
 pub mod prune;
 pub mod sampling;
+pub mod split;
 pub mod search;
 pub mod text;
 pub mod topk;

@@ -197,9 +197,53 @@ pub fn lexeme_postings<'a>(
     out
 }
 
+/// Most lexemes one statement reads the chunks of when they become indexed,
+/// and most chunks (by their document frequencies) it may find: the
+/// statement's bitmap stays exact within the default work_mem, so no chunk
+/// is checked against the OR of every lexeme, and a batch that promotes
+/// thousands of lexemes at once (a corpus's rare words reaching the
+/// threshold together) costs about what it reads.
+pub const PROMOTION_GROUP_LEXEMES: usize = 512;
+pub const PROMOTION_GROUP_CHUNKS: i64 = 50_000;
+
+/// Consecutive groups of the lexemes becoming indexed, given their
+/// document frequencies in order: each within [`PROMOTION_GROUP_LEXEMES`]
+/// and [`PROMOTION_GROUP_CHUNKS`] (a lexeme above the latter alone).
+pub fn promotion_groups(dfs: &[i64]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chunks = 0i64;
+    for (i, &df) in dfs.iter().enumerate() {
+        let df = df.max(1);
+        if i > start && (i - start >= PROMOTION_GROUP_LEXEMES || chunks.saturating_add(df) > PROMOTION_GROUP_CHUNKS) {
+            out.push(start..i);
+            start = i;
+            chunks = 0;
+        }
+        chunks = chunks.saturating_add(df);
+    }
+    if start < dfs.len() {
+        out.push(start..dfs.len());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promotions_are_read_in_bounded_groups() {
+        assert!(promotion_groups(&[]).is_empty());
+        // A usual batch: one statement.
+        assert_eq!(promotion_groups(&[65; 300]), vec![0..300]);
+        // Thousands at once: by the lexeme bound.
+        let many = promotion_groups(&[64; 1200]);
+        assert_eq!(many, vec![0..512, 512..1024, 1024..1200]);
+        // By the chunk bound; a lexeme above it goes alone.
+        assert_eq!(promotion_groups(&[30_000, 30_000, 80_000, 10]), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(promotion_groups(&[20_000, 20_000, 20_000]), vec![0..2, 2..3]);
+    }
     use crate::fusion::Bm25;
     use crate::testing::{tsvector_bytes, Rng};
 

@@ -499,6 +499,24 @@ pub fn context_chunks(top_k: i64, window: i64) -> i64 {
     top_k.saturating_mul(window.max(0).saturating_mul(2).saturating_add(1))
 }
 
+/// Candidate pages: how many chunk hits to take next when the `hits`
+/// taken (of `wanted`) settle only `settled` of the `limit` pages asked for
+/// (pages with hits, and exact title matches).
+/// Pages are ranked by their best chunk, so the first `limit` distinct pages
+/// among the best chunks are exactly the best `limit` pages; a page with
+/// many matching chunks can crowd the others out of a short list, so the
+/// list grows fourfold until it covers `limit` pages, holds every match
+/// (fewer hits than wanted), or reaches `max_candidates`. `None`: the
+/// hits are enough.
+pub fn widen_page_hits(wanted: i64, hits: usize, settled: usize, limit: i64, max_candidates: i64) -> Option<i64> {
+    let covered = i64::try_from(settled).unwrap_or(i64::MAX) >= limit;
+    let exhausted = i64::try_from(hits).unwrap_or(i64::MAX) < wanted;
+    if covered || exhausted || wanted >= max_candidates {
+        return None;
+    }
+    Some(wanted.saturating_mul(4).min(max_candidates))
+}
+
 /// Checks a request against the operator's bounds.
 pub fn check_limits(
     top_k: i64,
@@ -519,6 +537,18 @@ pub fn check_limits(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_hits_widen_until_the_pages_are_covered() {
+        // 32 hits on 3 pages of 8: take 128.
+        assert_eq!(widen_page_hits(32, 32, 3, 8, 10_000), Some(128));
+        // Enough pages, or every match already taken: stop.
+        assert_eq!(widen_page_hits(32, 32, 8, 8, 10_000), None);
+        assert_eq!(widen_page_hits(32, 20, 3, 8, 10_000), None);
+        // Never beyond the operator's bound.
+        assert_eq!(widen_page_hits(4_000, 4_000, 3, 8, 10_000), Some(10_000));
+        assert_eq!(widen_page_hits(10_000, 10_000, 3, 8, 10_000), None);
+    }
 
     #[test]
     fn iterative_scans_from_pgvector_0_8() {

@@ -60,10 +60,10 @@ pub struct TextOptions {
 }
 
 impl Default for TextOptions {
-    /// Stemming on, bigrams off. Korean BM25 nDCG@10 (`examples/eval_bm25.rs`):
-    /// no stemming 0.856, bigrams only 0.911, stemming 0.953, stemming +
-    /// index bigrams 0.939, stemming + index/query bigrams 0.917; bigrams
-    /// also grow the index text from 1.25× to 1.83× the input.
+    /// Stemming on, bigrams off: the best of these on the training half of
+    /// the Korean dev set (`examples/eval_bm25.rs`, which reports each
+    /// option's training and test figures); bigrams also grow the index
+    /// text from 1.25× to 1.83× the input.
     fn default() -> Self {
         TextOptions {
             korean_stems: true,
@@ -182,9 +182,8 @@ pub fn clamp_query(q: &str, max_chars: usize) -> &str {
 /// Each term becomes a quoted lexeme `'term'`. No `:*` prefix matching, also
 /// not for Hangul: the index already contains the stems, so exact lexemes
 /// match `탄핵을` from `탄핵`; a prefix on a 1–2 syllable stem would also hit
-/// unrelated words (`한` → 한국, 한도, 한계); in the evaluation, BM25 with
-/// Hangul prefixes scored nDCG@10 0.938 against 0.953 without, and prefix
-/// GIN lookups have to scan lexeme ranges.
+/// unrelated words (`한` → 한국, 한도, 한계), and prefix GIN lookups have
+/// to scan lexeme ranges.
 pub fn build_tsquery(q: &str, mode: QueryMatch) -> Option<String> {
     build_tsquery_with(q, mode, &TextOptions::default())
 }
