@@ -25,7 +25,7 @@ BEGIN
                          'rag_backfill_retry_failed', 'rag_backfill_step', 'rag_backfill_recount') THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO rag_search_admin', f.sig);
-        ELSIF f.internal AND f.proname NOT IN ('bm25', 'document_frequencies', 'entity_keys', 'index_text', 'index_tsvector') THEN
+        ELSIF f.internal AND f.proname NOT IN ('bm25', 'document_frequencies', 'entity_keys', 'index_text', 'index_tsvector', 'chunk_tsvector') THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
         END IF;
     END LOOP;

@@ -87,17 +87,18 @@ CREATE TRIGGER chunks_postings_truncate AFTER TRUNCATE ON rag_search.chunks
 -- A chunk's text never changes in place: ingestion replaces changed chunks
 -- (new rows) and keeps unchanged ones, and the stored tsvector, the content
 -- hash, the embedding and the postings all describe the text the row was
--- inserted with.
+-- inserted with. The document title indexed with it is part of that text:
+-- a retitled document's chunks move to new rows.
 CREATE FUNCTION rag_search.chunk_content_is_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'the content of a chunk cannot be changed'
+    RAISE EXCEPTION 'the content or document title of a chunk cannot be changed'
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'Upsert the document with rag_upsert_document (changed chunks are replaced), or delete '
-                     'the chunk and insert a new one.';
+              HINT = 'Upsert the document with rag_upsert_document (changed chunks are replaced, a new title '
+                     'moves them to new rows), or delete the chunk and insert a new one.';
 END $$;
-CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.chunks
-    FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)
+CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content, document_title ON rag_search.chunks
+    FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content OR OLD.document_title IS DISTINCT FROM NEW.document_title)
     EXECUTE FUNCTION rag_search.chunk_content_is_immutable();
 
 -- Rebuilds every posting from the chunks (after a text-search configuration

@@ -56,8 +56,12 @@ CREATE TABLE rag_search.chunks (
     ordinal         integer NOT NULL CHECK (ordinal >= 0),
     content         text    NOT NULL,
     content_hash    bytea   NOT NULL,
+    -- The document's title when the row was written: the full text indexes
+    -- it with the chunk (rag_search.chunk_tsvector). A retitled document's
+    -- chunks move to new rows (ingestion), like changed text.
+    document_title  text    NOT NULL DEFAULT '',
     tsv             tsvector GENERATED ALWAYS AS
-                        (rag_search.index_tsvector('simple'::regconfig, content)) STORED,
+                        (rag_search.chunk_tsvector('simple'::regconfig, document_title, content)) STORED,
     embedding       @extschema:vector@.vector,
     embedding_model text,
     embedding_dim   integer,
@@ -110,7 +114,7 @@ BEGIN
     ALTER TABLE rag_search.chunks DROP COLUMN tsv;
     EXECUTE format(
         'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '
-        '(rag_search.index_tsvector(%L::regconfig, content)) STORED', config::text);
+        '(rag_search.chunk_tsvector(%L::regconfig, document_title, content)) STORED', config::text);
     CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
     PERFORM rag_search.term_stats_rebuild();
     PERFORM rag_search.postings_rebuild();

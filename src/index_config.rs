@@ -33,6 +33,20 @@ mod rag_search {
     /// largest cost of ingesting a chunk); anything else goes to PostgreSQL.
     #[pg_extern(immutable, strict, parallel_safe)]
     fn index_tsvector(config: RegConfigArg, content: &str) -> TsVectorValue {
+        tsvector_of(config, content)
+    }
+
+    /// The stored tsvector of a chunk (the generated column
+    /// `rag_search.chunks.tsv`): its document's title
+    /// `rag_core::text::TITLE_REPEATS` times, then the chunk, as one field
+    /// (`index_tsvector(config, title || ' ' || title || ' ' || content)`).
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn chunk_tsvector(config: RegConfigArg, title: &str, content: &str) -> TsVectorValue {
+        let text = rag_core::text::titled_text(title, content, rag_core::text::TITLE_REPEATS);
+        tsvector_of(config, &text)
+    }
+
+    fn tsvector_of(config: RegConfigArg, content: &str) -> TsVectorValue {
         let text = rag_core::text::index_text(content);
         if config.0 == SIMPLE_CONFIG {
             if let Some(payload) = rag_core::tsvector::simple_tsvector(&text) {

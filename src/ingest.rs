@@ -414,9 +414,11 @@ fn upsert_distinct(
         .collect();
     let mut writes = ChunkWrites::default();
     let mut pending: Vec<usize> = idxs.to_vec();
-    // Documents whose title changed: embeddings built with the title (a
-    // document template with {title}) are stale.
+    // Documents whose title changed: their chunks move to rows indexing the
+    // new title, and embeddings built with the title (a document template
+    // with {title}) are stale unless the source gives them.
     let mut retitled: Vec<i64> = Vec::new();
+    let mut stale_embeddings: Vec<i64> = Vec::new();
     // A doc_id that another transaction inserts between our lock and our
     // insert is picked up as existing on the next pass.
     for _pass in 0..3 {
@@ -431,8 +433,11 @@ fn upsert_distinct(
             match existing.get(docs[i].doc_id.as_str()) {
                 None => new.push(i),
                 Some(e) => {
-                    if e.title != docs[i].title && !docs[i].vectors_given {
+                    if e.title != docs[i].title {
                         retitled.push(e.id);
+                        if !docs[i].vectors_given {
+                            stale_embeddings.push(e.id);
+                        }
                     }
                     if e.source_hash == hashes[&i] {
                         same.push((i, e.id));
@@ -463,8 +468,12 @@ fn upsert_distinct(
         );
     }
     writes.execute(client);
-    if !retitled.is_empty() && guc::document_template().contains("{title}") {
-        clear_embeddings_of(client, &retitled);
+    if !retitled.is_empty() {
+        let args: [DatumWithOid; 1] = [retitled.into()];
+        client.update(queries::CHUNKS_RETITLE, None, &args).or_raise("move chunks to their new title");
+    }
+    if !stale_embeddings.is_empty() && guc::document_template().contains("{title}") {
+        clear_embeddings_of(client, &stale_embeddings);
     }
 }
 

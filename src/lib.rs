@@ -34,6 +34,7 @@ extension_sql_file!(
     requires = [
         index_config::rag_search::index_text,
         index_config::rag_search::index_tsvector,
+        index_config::rag_search::chunk_tsvector,
         security::rag_search::require_writable
     ]
 );

@@ -148,6 +148,7 @@ query!(DOCUMENT_DELETE, "document_delete.sql");
 query!(CHUNKS_OF_DOCUMENTS, "chunks_of_documents.sql");
 query!(CHUNK_COUNTS_OF_DOCUMENTS, "chunk_counts_of_documents.sql");
 query!(CHUNKS_INSERT, "chunks_insert.sql");
+query!(CHUNKS_RETITLE, "chunks_retitle.sql");
 query!(CHUNKS_DELETE, "chunks_delete.sql");
 query!(CHUNKS_RENUMBER, "chunks_renumber.sql");
 query!(INDEX_STATE_LOCK, "index_state_lock.sql");

@@ -85,16 +85,28 @@ mod tests {
     }
 
     #[pg_test]
-    fn title_change_updates_document_but_not_chunks() {
+    fn metadata_change_keeps_chunks_and_title_change_moves_them() {
         let content = three_paragraphs("Middle.");
         upsert("wiki:1", &content);
-        let before: String = one("SELECT string_agg(ctid::text, ',' ORDER BY id) FROM rag_search.chunks");
+        let rows = "SELECT string_agg(ctid::text || ' ' || ordinal || ' ' || document_title, ',' ORDER BY id) FROM rag_search.chunks";
+        let before: String = one(rows);
+        // Same title, new metadata: the document row only.
         let action: String = one(&format!(
-            "SELECT action FROM rag_upsert_document('wiki:1', 'New title', $c${content}$c$, '{{\"k\": 1}}')"
+            "SELECT action FROM rag_upsert_document('wiki:1', 'Title', $c${content}$c$, '{{\"k\": 2}}')"
+        ));
+        assert_eq!(action, "updated");
+        assert_eq!(before, one::<String>(rows));
+        // A new title: the chunks move to rows indexing it, same texts and ordinals.
+        let texts = "SELECT string_agg(ordinal || content, ',' ORDER BY ordinal) FROM rag_search.chunks";
+        let texts_before: String = one(texts);
+        let action: String = one(&format!(
+            "SELECT action FROM rag_upsert_document('wiki:1', 'New title', $c${content}$c$, '{{\"k\": 2}}')"
         ));
         assert_eq!(action, "updated");
         assert_eq!(one::<String>("SELECT title FROM rag_search.documents WHERE doc_id = 'wiki:1'"), "New title");
-        assert_eq!(before, one::<String>("SELECT string_agg(ctid::text, ',' ORDER BY id) FROM rag_search.chunks"));
+        assert_eq!(texts_before, one::<String>(texts));
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE document_title <> 'New title'"), 0);
+        assert!(one::<bool>("SELECT bool_and(tsv @@ 'new & title'::tsquery) FROM rag_search.chunks"));
     }
 
     #[pg_test]
@@ -504,7 +516,7 @@ mod tests {
             "SELECT string_agg(p.proname, ',' ORDER BY p.proname) {members}
              WHERE p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']"
         ));
-        assert_eq!(unpinned, "bm25,document_frequencies,entity_keys,index_text,index_tsvector");
+        assert_eq!(unpinned, "bm25,chunk_tsvector,document_frequencies,entity_keys,index_text,index_tsvector");
     }
 
     #[pg_test]

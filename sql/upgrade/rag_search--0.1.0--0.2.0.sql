@@ -3,9 +3,13 @@
 -- Keeps every row: documents, chunks and embeddings stay as they are; the
 -- HNSW index is rebuilt once as an expression index at the current
 -- dimension (minutes on millions of chunks), the query-embedding cache is
--- emptied (its key changed). tests/integration/tests/upgrade.rs checks
--- that an upgraded database has exactly the objects of a fresh 0.2.0
--- installation and answers every search as before.
+-- emptied (its key changed). The full text now indexes each chunk's
+-- document title with it: every chunk row is rewritten once with its
+-- title, and the tsvector, BM25 statistics and postings are rebuilt, so
+-- full-text rankings change (the vectors do not).
+-- tests/integration/tests/upgrade.rs checks that an upgraded database has
+-- exactly the objects of a fresh 0.2.0 installation, keeps every row, and
+-- answers every search as a database whose full text was rebuilt.
 
 -- Functions: a pinned search_path on every function that runs statements;
 -- the backfill functions run as the extension's owner; functions that run
@@ -76,11 +80,38 @@ BEGIN
     ALTER TABLE rag_search.chunks DROP COLUMN tsv;
     EXECUTE format(
         'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '
-        '(rag_search.index_tsvector(%L::regconfig, content)) STORED', config::text);
+        '(rag_search.chunk_tsvector(%L::regconfig, document_title, content)) STORED', config::text);
     CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
     PERFORM rag_search.term_stats_rebuild();
     PERFORM rag_search.postings_rebuild();
 END $$;
+
+-- The full text of a chunk indexes its document's title with it: the title
+-- is stored in each chunk row (written by ingestion with the chunk) and the
+-- generated tsvector reads both. The statistics are rebuilt here; the
+-- postings at the end of this script.
+CREATE FUNCTION rag_search."chunk_tsvector"(
+	"config" regconfig, /* RegConfigArg */
+	"title" TEXT, /* & str */
+	"content" TEXT /* & str */
+) RETURNS tsvector /* TsVectorValue */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'chunk_tsvector_wrapper';
+ALTER TABLE rag_search.chunks DROP COLUMN tsv;
+ALTER TABLE rag_search.chunks ADD COLUMN document_title text NOT NULL DEFAULT '';
+UPDATE rag_search.chunks AS c SET document_title = d.title
+FROM rag_search.documents AS d
+WHERE d.id = c.document_id AND d.title <> '';
+DO $$
+BEGIN
+    EXECUTE format(
+        'ALTER TABLE rag_search.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS '
+        '(rag_search.chunk_tsvector(%L::regconfig, document_title, content)) STORED',
+        (SELECT text_search_config::text FROM rag_search.index_state));
+END $$;
+CREATE INDEX chunks_tsv_gin ON rag_search.chunks USING gin (tsv);
+SELECT rag_search.term_stats_rebuild();
 
 -- Restores: the dumped index_state row merges into the one CREATE
 -- EXTENSION made.
@@ -450,17 +481,18 @@ CREATE TRIGGER chunks_postings_truncate AFTER TRUNCATE ON rag_search.chunks
 -- A chunk's text never changes in place: ingestion replaces changed chunks
 -- (new rows) and keeps unchanged ones, and the stored tsvector, the content
 -- hash, the embedding and the postings all describe the text the row was
--- inserted with.
+-- inserted with. The document title indexed with it is part of that text:
+-- a retitled document's chunks move to new rows.
 CREATE FUNCTION rag_search.chunk_content_is_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'the content of a chunk cannot be changed'
+    RAISE EXCEPTION 'the content or document title of a chunk cannot be changed'
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'Upsert the document with rag_upsert_document (changed chunks are replaced), or delete '
-                     'the chunk and insert a new one.';
+              HINT = 'Upsert the document with rag_upsert_document (changed chunks are replaced, a new title '
+                     'moves them to new rows), or delete the chunk and insert a new one.';
 END $$;
-CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content ON rag_search.chunks
-    FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)
+CREATE TRIGGER chunks_content_immutable BEFORE UPDATE OF content, document_title ON rag_search.chunks
+    FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content OR OLD.document_title IS DISTINCT FROM NEW.document_title)
     EXECUTE FUNCTION rag_search.chunk_content_is_immutable();
 
 -- Rebuilds every posting from the chunks (after a text-search configuration
@@ -751,7 +783,8 @@ BEGIN
         JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND d.deptype = 'e'
         WHERE e.extname = 'rag_search'
           AND p.pronamespace = 'rag_search'::regnamespace
-          AND p.proname NOT IN ('bm25', 'document_frequencies', 'entity_keys', 'index_text', 'index_tsvector')
+          AND p.proname NOT IN ('bm25', 'document_frequencies', 'entity_keys', 'index_text', 'index_tsvector',
+                                'chunk_tsvector')
     LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

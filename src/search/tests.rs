@@ -41,10 +41,9 @@ mod tests {
     fn fts_finds_korean_words_with_particles() {
         korean_corpus();
         let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열 탄핵 절차', 4, 'fts')");
-        // ko:1 holds 탄핵을 and 절차는 (two query words) and ranks first.
-        assert_eq!(hits.first().map(String::as_str), Some("ko:1"), "{hits:?}");
-        assert!(hits.contains(&"ko:3".to_string()) && hits.contains(&"ko:4".to_string()));
-        assert!(!hits.contains(&"ko:2".to_string()));
+        // ko:3 names 윤석열 in its title (indexed twice) and its text; ko:1
+        // holds 탄핵을 and 절차는 (two query words), ko:4 only 절차를.
+        assert_eq!(hits, ["ko:3", "ko:1", "ko:4"], "{hits:?}");
         // The other direction: particles in the query, bare words in the text.
         let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열을 기자회견에서', 4, 'fts')");
         assert_eq!(hits.first().map(String::as_str), Some("ko:3"));
@@ -56,7 +55,8 @@ mod tests {
         run("SELECT rag_set_embedding_model('test-model', 4)");
         run("UPDATE rag_search.chunks SET embedding = '[0,0,1,0]', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()");
         let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열 탄핵 절차', '[1,0,0,0]'::vector, 2, 'hybrid')");
-        assert_eq!(hits.first().map(String::as_str), Some("ko:1"), "{hits:?}");
+        // Equal vectors: full text decides, as in fts_finds_korean_words_with_particles.
+        assert_eq!(hits, ["ko:3", "ko:1"], "{hits:?}");
     }
 
     #[pg_test]
@@ -261,7 +261,8 @@ mod tests {
                 .collect()
         });
         assert_eq!(rows[0].0, "p:title", "exact title match first: {rows:?}");
-        assert_eq!(rows[0].1, 0);
+        // Its one chunk matches through the title the full text indexes.
+        assert_eq!(rows[0].1, 1);
         let many = rows.iter().find(|r| r.0 == "p:many").unwrap();
         assert_eq!(many.1, 4);
         assert!(many.2.is_some());
@@ -468,6 +469,104 @@ mod tests {
         run("SELECT rag_search.postings_rebuild()");
         assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.postings_pending"), 0);
         assert!(stored_postings() == postings_from_chunks(), "rebuilt postings differ from the chunks");
+    }
+
+    #[pg_test]
+    fn the_title_is_searched_with_every_chunk_and_a_new_title_moves_the_chunks() {
+        // Embeddings built from the chunk text alone survive a new title.
+        run("SET rag_search.document_template = '{text}'");
+        run("SET rag_search.chunk_max_chars = 200");
+        run("SET rag_search.chunk_overlap_chars = 0");
+        let content = (1..=8)
+            .map(|i| format!("Paragraph {i} tells how small marsupials live on islands and rest in shade."))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        doc("ti:1", "Quokka habitats", &content, "{}");
+        doc("ti:2", "Coastal notes", "Unrelated text about islands and ferries.", "{}");
+        let chunks = one::<i64>("SELECT count(*) FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id WHERE d.doc_id = 'ti:1'");
+        assert!(chunks >= 3, "{chunks} chunks");
+        // The title word is in no chunk's text, yet every chunk matches it.
+        let quokka = "SELECT doc_id FROM rag_hybrid_search('quokka', 20, 'fts')";
+        assert_eq!(docs_of(quokka), vec!["ti:1".to_string(); chunks as usize]);
+        run("UPDATE rag_search.chunks SET embedding = array_fill(0.5::real, ARRAY[s.embedding_dim])::vector,
+                 embedding_model = s.embedding_model, embedding_dim = s.embedding_dim, embedded_at = now()
+             FROM rag_search.index_state s");
+        run("SELECT rag_backfill_recount()");
+        let before: Vec<(i64, i32)> = Spi::connect(|c| {
+            c.select("SELECT c.id, c.ordinal FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
+                      WHERE d.doc_id = 'ti:1' ORDER BY ordinal", None, &[])
+                .unwrap()
+                .map(|r| (r.get::<i64>(1).unwrap().unwrap(), r.get::<i32>(2).unwrap().unwrap()))
+                .collect()
+        });
+
+        doc("ti:1", "Wallaby habitats", &content, "{}");
+        assert!(docs_of(quokka).is_empty());
+        assert_eq!(docs_of("SELECT doc_id FROM rag_hybrid_search('wallaby', 20, 'fts')").len(), chunks as usize);
+        // New rows, same ordinals, embeddings kept, the new title stored.
+        let after: Vec<(i64, i32, bool, String)> = Spi::connect(|c| {
+            c.select("SELECT c.id, c.ordinal, c.embedding IS NOT NULL, c.document_title
+                      FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id
+                      WHERE d.doc_id = 'ti:1' ORDER BY ordinal", None, &[])
+                .unwrap()
+                .map(|r| (r.get::<i64>(1).unwrap().unwrap(), r.get::<i32>(2).unwrap().unwrap(),
+                          r.get::<bool>(3).unwrap().unwrap(), r.get::<String>(4).unwrap().unwrap()))
+                .collect()
+        });
+        assert_eq!(after.len(), before.len());
+        for ((old_id, old_ordinal), (id, ordinal, embedded, title)) in before.iter().zip(&after) {
+            assert!(id > old_id, "chunk {old_id} moved to a new row");
+            assert_eq!((ordinal, *embedded, title.as_str()), (old_ordinal, true, "Wallaby habitats"));
+        }
+        // The other document did not move; the backfill counters agree.
+        assert_eq!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE document_title = 'Coastal notes'"), 1);
+        assert_eq!(one::<i64>("SELECT embedded FROM rag_backfill_status()"), chunks + 1);
+        // A chunk's title cannot change in place.
+        assert_error_with_hint("UPDATE rag_search.chunks SET document_title = 'Other'", "55000");
+        // With the title in the template, a new title makes the embeddings stale.
+        run("SET rag_search.document_template = 'passage: {title} {text}'");
+        doc("ti:1", "Kangaroo habitats", &content, "{}");
+        assert_eq!(one::<i64>("SELECT embedded FROM rag_backfill_status()"), 1);
+    }
+
+    #[pg_test]
+    fn retitled_documents_keep_statistics_and_postings_exact() {
+        skewed_corpus("rt", 900, 0.4);
+        run("SELECT rag_search.postings_merge()");
+        // Every other document gets a title of common and new words.
+        run("SELECT count(*) FROM rag_upsert_documents((
+               SELECT jsonb_agg(jsonb_build_object('doc_id', t.doc_id, 'title', 'w1 w2 title' || (t.id % 3),
+                                                   'content', t.content))
+               FROM (SELECT d.id, d.doc_id, string_agg(c.content, ' ' ORDER BY c.ordinal) AS content
+                     FROM rag_search.documents d JOIN rag_search.chunks c ON c.document_id = d.id
+                     WHERE d.id % 2 = 0 GROUP BY d.id, d.doc_id) t))");
+        for _ in 0..50 {
+            run("SELECT rag_search.postings_merge()");
+            if one::<i64>("SELECT count(*) FROM rag_search.postings_pending") == 0
+                && one::<i64>("SELECT count(*) FROM rag_search.postings_dead") == 0
+            {
+                break;
+            }
+        }
+        assert!(one::<i64>("SELECT count(*) FROM rag_search.chunks WHERE document_title <> ''") >= 400);
+        let stored = stored_postings();
+        assert!(stored.iter().any(|p| p.0.starts_with("title")), "title lexemes have postings");
+        assert!(stored == postings_from_chunks(), "postings differ from the chunks");
+        run("SELECT rag_search.term_stats_compact()");
+        assert_eq!(
+            one::<i64>(
+                "SELECT count(*) FROM rag_search.term_stats s
+                 FULL JOIN (SELECT u.lexeme, count(*) AS df FROM rag_search.chunks c, unnest(c.tsv) AS u GROUP BY u.lexeme) r
+                   ON r.lexeme = s.lexeme
+                 WHERE s.df IS DISTINCT FROM r.df"
+            ),
+            0
+        );
+        assert!(one::<bool>(
+            "SELECT s.chunks = (SELECT count(*) FROM rag_search.chunks)
+                AND s.lexemes = (SELECT sum(length(tsv)) FROM rag_search.chunks)
+             FROM rag_search.corpus_stats s"
+        ));
     }
 
     #[pg_test]

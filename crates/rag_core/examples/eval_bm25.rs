@@ -13,7 +13,7 @@
 //! never used to choose.
 //!
 //! Documents are tokenised like the stored tsvector,
-//! `to_tsvector('simple', index_text(title + ' ' + text))`, queries like
+//! `to_tsvector('simple', index_text(titled_text(title, text, n)))`, queries like
 //! the search functions (`text::query_terms`), and ranked with the
 //! extension's BM25 (`fusion::term_score`, Lucene's idf). The fusion
 //! section needs the precomputed multilingual-e5-small vectors in
@@ -184,19 +184,7 @@ struct FullText {
 impl FullText {
     fn new(ds: &Dataset, mode: TitleMode, unit: DlUnit, opts: TextOptions) -> FullText {
         let flat = |n: u32| -> Vec<String> {
-            ds.titles
-                .iter()
-                .zip(&ds.texts)
-                .map(|(t, x)| {
-                    let mut s = String::new();
-                    for _ in 0..n {
-                        s.push_str(t);
-                        s.push(' ');
-                    }
-                    s.push_str(x);
-                    s
-                })
-                .collect()
+            ds.titles.iter().zip(&ds.texts).map(|(t, x)| text::titled_text(t, x, n as usize)).collect()
         };
         let fields = match mode {
             TitleMode::None => vec![(build_index(&flat(0), &opts, unit), 1.0)],
@@ -314,7 +302,7 @@ fn variants() -> Vec<Variant> {
     let base = TextOptions::default();
     let mut out: Vec<Variant> = Vec::new();
     for unit in [DlUnit::Lexemes, DlUnit::Tokens] {
-        for mode in [TitleMode::None, TitleMode::Flat(1), TitleMode::Flat(2), TitleMode::Field(0.5)] {
+        for mode in [TitleMode::None, TitleMode::Flat(1), TitleMode::Flat(2), TitleMode::Flat(3), TitleMode::Field(0.5), TitleMode::Field(1.0)] {
             let shipped = if (mode, unit) == SHIPPED { " (as shipped)" } else { "" };
             out.push((format!("title {mode:?}, dl {unit:?}{shipped}"), mode, unit, base));
         }
@@ -328,9 +316,9 @@ fn variants() -> Vec<Variant> {
     out
 }
 
-/// The extension's full text: the chunk text alone (the title is not
-/// indexed), document length in distinct lexemes.
-const SHIPPED: (TitleMode, DlUnit) = (TitleMode::None, DlUnit::Lexemes);
+/// The extension's full text: the document title `TITLE_REPEATS` times and
+/// the chunk text in one field, document length in distinct lexemes.
+const SHIPPED: (TitleMode, DlUnit) = (TitleMode::Flat(text::TITLE_REPEATS as u32), DlUnit::Lexemes);
 
 /// Train nDCG@10 of every (variant, k1, b) of one dataset, printing the
 /// best of each variant with its test figures.

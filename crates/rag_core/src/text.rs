@@ -77,6 +77,31 @@ impl Default for TextOptions {
 /// words of `content` separated by spaces; after each Korean word, its stems
 /// (`탄핵을` → `탄핵을 탄핵`). ASCII words come out exactly as PostgreSQL
 /// would index them in isolation; punctuation only separates words.
+/// How many times a document's title is indexed before each of its chunks:
+/// the chunk's full text is one field holding the title this many times and
+/// then the chunk, so a title word counts as much as this many mentions in
+/// the text (BEIR's flat setting weighted). Two was best on the training
+/// queries of SciFact and the Korean dev set, against one, three and a
+/// separate title field (`examples/eval_bm25.rs`, BENCHMARKS.md).
+pub const TITLE_REPEATS: usize = 2;
+
+/// The text a chunk's full text is built from: the document title
+/// `repeats` times, then the chunk (just the chunk when the title is
+/// blank).
+pub fn titled_text(title: &str, content: &str, repeats: usize) -> String {
+    let title = title.trim();
+    if title.is_empty() || repeats == 0 {
+        return content.to_owned();
+    }
+    let mut out = String::with_capacity((title.len() + 1) * repeats + content.len());
+    for _ in 0..repeats {
+        out.push_str(title);
+        out.push(' ');
+    }
+    out.push_str(content);
+    out
+}
+
 pub fn index_text(content: &str) -> String {
     index_text_with(content, &TextOptions::default())
 }
@@ -621,4 +646,13 @@ mod tests {
             "디지털 커머스 시대 b2b 비즈니스를 비즈니스 e커머스에 e커머스 통합해야 통합 하는 하 3가지 이유"
         );
     }
+
+    #[test]
+    fn titled_text_repeats_the_title_before_the_chunk() {
+        assert_eq!(titled_text("Row security", "Policies filter rows.", 2), "Row security Row security Policies filter rows.");
+        assert_eq!(titled_text("  ", "body", TITLE_REPEATS), "body");
+        assert_eq!(titled_text("T", "body", 0), "body");
+        assert_eq!(index_text(&titled_text("인가 요건", "은행", 1)), index_text("인가 요건 은행"));
+    }
+
 }

@@ -91,10 +91,8 @@ fn attach_a_page_chunk_pair_is_searched_with_its_own_embeddings_and_fills_the_mi
     assert_eq!(eng.len(), 10, "{eng:?}");
     let vector_hits = count(
         &mut c,
-        &format!(
-            "SELECT count(*) FROM rag_hybrid_search('hnsw', 5, 'vector',
-                 options => '{{\"source\": \"public.wiki_chunks\"}}')"
-        ),
+        "SELECT count(*) FROM rag_hybrid_search('hnsw', 5, 'vector',
+             options => '{\"source\": \"public.wiki_chunks\"}')",
     );
     assert_eq!(vector_hits, 5, "the pair's own vectors answer a vector search");
 

@@ -29,7 +29,7 @@ const LONG: Duration = Duration::from_secs(120);
 /// The functions of the extension that only read, each with a call that
 /// runs it on the standby. Every other function of the extension (trigger
 /// functions aside) must refuse to run there.
-const READS: [(&str, &str); 15] = [
+const READS: [(&str, &str); 16] = [
     ("rag_hybrid_search/5", "SELECT * FROM rag_hybrid_search('hybrid search', 3, 'fts')"),
     ("rag_hybrid_search/6", "SELECT * FROM rag_hybrid_search('hybrid search', $1, 3, 'vector')"),
     ("rag_candidate_pages/2", "SELECT * FROM rag_candidate_pages('hybrid search', 3)"),
@@ -44,6 +44,7 @@ const READS: [(&str, &str); 15] = [
     ),
     ("rag_search.index_text/1", "SELECT rag_search.index_text('탄핵을')"),
     ("rag_search.index_tsvector/2", "SELECT rag_search.index_tsvector('simple', '탄핵을')"),
+    ("rag_search.chunk_tsvector/3", "SELECT rag_search.chunk_tsvector('simple', '탄핵 절차', '탄핵을')"),
     ("rag_evaluate/6", "SELECT * FROM rag_evaluate('public.judged_queries', 'public.judgments', ARRAY['fts', 'vector'], 3)"),
     ("rag_tune_weights/6", "SELECT * FROM rag_tune_weights('public.judged_queries', 'public.judgments', k => 3)"),
     ("rag_related_documents/4", "SELECT * FROM rag_related_documents(entity => 'PostgreSQL')"),

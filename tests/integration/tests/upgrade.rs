@@ -5,8 +5,10 @@
 //! English and Korean documents, switches model and dimension, embeds with
 //! the fixture embedder and records every search; the same data directory
 //! is then started with the current build. Until the update, the library
-//! refuses with 55000; after it, every row and every search result is the
-//! same, and the extension's objects are exactly those of a fresh
+//! refuses with 55000; after it, every row is the same (the chunks now also
+//! hold their document's title, which the full text indexes), vector
+//! results are the same, every search answers as after a full-text
+//! rebuild, and the extension's objects are exactly those of a fresh
 //! CREATE EXTENSION. Only functions every release has are used before the
 //! update, so the test serves the next release's upgrade unchanged.
 
@@ -158,10 +160,37 @@ fn update_from_the_previous_release_keeps_every_row_and_result_and_matches_a_fre
     let after = record(&mut c, &query_vector);
     // Columns the update added (rag_search 0.2.0: the attached source of a
     // document, the source key of a chunk) are NULL in the existing rows.
-    assert_same_rows_but_added_columns(&before.rows, &after.rows);
+    // 0.2.0's full text indexes each chunk's document title: the chunk
+    // stores it and its tsvector is rebuilt; every other value is as before.
+    assert_same_rows_but_added_columns(&before.rows, &after.rows, &["document_title", "tsv"]);
+    let stale: i64 = c
+        .query_one(
+            "SELECT count(*) FROM rag_search.chunks c JOIN rag_search.documents d ON d.id = c.document_id,
+                    rag_search.index_state s
+             WHERE c.document_title <> d.title
+                OR c.tsv IS DISTINCT FROM rag_search.chunk_tsvector(s.text_search_config, d.title, c.content)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stale, 0, "chunks whose stored title or tsvector is not their document's");
     assert_eq!(after.sequences, before.sequences);
     assert_eq!(after.stats, before.stats);
-    assert_same_lines("search results after the update", &before.results, &after.results);
+    // Rankings that read no full text are unchanged (scores up to the
+    // full-text explanation columns)...
+    let vector_only = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains("/ vector "))
+            .map(|l| l.split(" fts ").next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_same_lines("vector results after the update", &vector_only(&before.results), &vector_only(&after.results));
+    // ...and every search answers as after rebuilding the full text, its
+    // statistics and postings from scratch.
+    c.batch_execute("SELECT rag_search.tsvector_rebuild(text_search_config) FROM rag_search.index_state").unwrap();
+    let rebuilt = record(&mut c, &query_vector);
+    assert_same_lines("search results after the update and after a full-text rebuild", &rebuilt.results, &after.results);
     assert_bookkeeping_matches_recount(&mut c);
 
     // The same objects as a fresh installation in the same state (same

@@ -622,12 +622,21 @@ impl Generator {
                 } else {
                     Some(self.draw.pick(TEXT_SEARCH_CONFIGS).to_string())
                 };
-                Input::new(
-                    Kind::Internal,
-                    "SELECT rag_search.index_tsvector($1::text::regconfig, $2::text)::text",
-                    vec![Arg::Text(config), self.text()],
-                    Check::None,
-                )
+                if self.draw.chance(0.5) {
+                    Input::new(
+                        Kind::Internal,
+                        "SELECT rag_search.chunk_tsvector($1::text::regconfig, $2::text, $3::text)::text",
+                        vec![Arg::Text(config), self.text(), self.text()],
+                        Check::None,
+                    )
+                } else {
+                    Input::new(
+                        Kind::Internal,
+                        "SELECT rag_search.index_tsvector($1::text::regconfig, $2::text)::text",
+                        vec![Arg::Text(config), self.text()],
+                        Check::None,
+                    )
+                }
             }
             2 | 3 => Input::new(
                 Kind::Internal,

@@ -76,7 +76,7 @@ impl Kind {
             Kind::Worker => "rag_backfill_start/stop/resume",
             Kind::Model => "rag_set_embedding_model",
             Kind::TextSearchConfig => "rag_set_text_search_config",
-            Kind::Internal => "rag_search.index_text/index_tsvector/bm25/document_frequencies",
+            Kind::Internal => "rag_search.index_text/index_tsvector/chunk_tsvector/bm25/document_frequencies",
             Kind::Nul => "NUL in text (must be refused)",
             Kind::Maintenance => "term_stats_compact, postings_merge",
         }
