@@ -39,7 +39,7 @@ mod rag_search {
     /// The stored tsvector of a chunk (the generated column
     /// `rag_search.chunks.tsv`): its document's title
     /// `rag_core::text::TITLE_REPEATS` times, then the chunk, as one field
-    /// (`index_tsvector(config, title || ' ' || title || ' ' || content)`).
+    /// (`index_tsvector(config, title || ' ' || title || ' ' || title || ' ' || content)`).
     #[pg_extern(immutable, strict, parallel_safe)]
     fn chunk_tsvector(config: RegConfigArg, title: &str, content: &str) -> TsVectorValue {
         let text = rag_core::text::titled_text(title, content, rag_core::text::TITLE_REPEATS);

@@ -3,7 +3,7 @@
 //!
 //! Its parameters mirror the extension's defaults: candidate pages from
 //! top_k × 100 chunk hits, vector search with top_k × 10 oversampling,
-//! weights 0.55/0.30/0.05/0.10, a ±1 chunk neighbour window checked for the
+//! weights `rag_core::fusion::DEFAULT_WEIGHTS`, a ±1 chunk neighbour window checked for the
 //! best 3 × top_k candidates. The connection needs `hnsw.ef_search` of at
 //! least [`vector_limit`], or pgvector stops at its default of 40 rows.
 
@@ -19,8 +19,12 @@ use crate::Result;
 pub const PAGE_HITS_PER_RESULT: i64 = 100;
 /// Vector hits fetched per requested result.
 pub const VECTOR_OVERSAMPLE: i64 = 10;
-/// Weights of vector, full-text, title and lexical similarity.
-pub const WEIGHTS: [f64; 4] = [0.55, 0.30, 0.05, 0.10];
+/// Weights of vector, full-text, title and lexical similarity: the
+/// extension's defaults.
+pub const WEIGHTS: [f64; 4] = {
+    let w = rag_core::fusion::DEFAULT_WEIGHTS;
+    [w.vec, w.fts, w.title, w.lex]
+};
 /// Neighbouring chunks on each side checked by the keyword rule.
 pub const WINDOW: i32 = 1;
 /// Candidates checked by the keyword rule, per requested result.

@@ -336,7 +336,8 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let current = &rows["current"];
         let best = &rows["best"];
-        assert_eq!(current.0, [0.55, 0.30, 0.05, 0.10, 0.0], "the session's weights");
+        let w = rag_core::fusion::DEFAULT_WEIGHTS;
+        assert_eq!(current.0, [w.vec, w.fts, w.title, w.lex, w.entity], "the session's weights");
         assert!(best.1 >= current.1, "best {best:?} current {current:?}");
         assert_eq!((best.3, best.4), (2, 1));
         assert!(best.2.is_some());
@@ -363,13 +364,15 @@ mod tests {
         let rows = tuned("SELECT * FROM rag_tune_weights('vq', 'eval_qrels', k => 2)");
         assert_eq!(rows["best"].3 + rows["best"].4, 3);
         assert_eq!(rows["best"].0[4], 0.0, "no entity metadata: the entity weight is not tuned");
-        assert_eq!(rows["best"].5, (6 * 8 - 1) * 3 * 3);
+        // The grid, plus the session's weights when they are not on it.
+        let tried = |entity: bool| rag_core::evaluate::weight_grid(rag_core::fusion::DEFAULT_WEIGHTS, entity).len() as i32;
+        assert_eq!(rows["best"].5, tried(false));
         // With entity metadata, entity weights are tried too.
         run("SELECT rag_upsert_document('v:5', '', 'graph index of entities', '{\"entity_names\": [\"graph\"]}')");
         run("UPDATE rag_search.chunks SET embedding = '[0,0,0.8,0.6]', embedding_model = 'test-model', embedding_dim = 4, embedded_at = now()
              WHERE embedding IS NULL");
         let rows = tuned("SELECT * FROM rag_tune_weights('vq_train', 'eval_qrels', 'vq_heldout', 2)");
-        assert_eq!(rows["best"].5, (6 * 8 - 1) * 3 * 3 * 3);
+        assert_eq!(rows["best"].5, tried(true));
         assert!(rows["best"].1 >= rows["current"].1);
     }
 

@@ -41,7 +41,7 @@ mod tests {
     fn fts_finds_korean_words_with_particles() {
         korean_corpus();
         let hits = docs_of("SELECT doc_id FROM rag_hybrid_search('윤석열 탄핵 절차', 4, 'fts')");
-        // ko:3 names 윤석열 in its title (indexed twice) and its text; ko:1
+        // ko:3 names 윤석열 in its title (indexed three times) and its text; ko:1
         // holds 탄핵을 and 절차는 (two query words), ko:4 only 절차를.
         assert_eq!(hits, ["ko:3", "ko:1", "ko:4"], "{hits:?}");
         // The other direction: particles in the query, bare words in the text.

@@ -302,15 +302,16 @@ fn variants() -> Vec<Variant> {
     let base = TextOptions::default();
     let mut out: Vec<Variant> = Vec::new();
     for unit in [DlUnit::Lexemes, DlUnit::Tokens] {
-        for mode in [TitleMode::None, TitleMode::Flat(1), TitleMode::Flat(2), TitleMode::Flat(3), TitleMode::Field(0.5), TitleMode::Field(1.0)] {
+        for mode in [TitleMode::None, TitleMode::Flat(1), TitleMode::Flat(2), TitleMode::Flat(3), TitleMode::Flat(4), TitleMode::Field(0.5), TitleMode::Field(1.0)] {
             let shipped = if (mode, unit) == SHIPPED { " (as shipped)" } else { "" };
             out.push((format!("title {mode:?}, dl {unit:?}{shipped}"), mode, unit, base));
         }
     }
     let no_stems = TextOptions { korean_stems: false, ..base };
+    let no_english_stems = TextOptions { english_stems: false, ..base };
     let bigrams = TextOptions { index_bigrams: true, query_bigrams: true, ..base };
     let index_bigrams = TextOptions { index_bigrams: true, ..base };
-    for (label, o) in [("no Korean stems", no_stems), ("stems + bigrams (index+query)", bigrams), ("stems + index bigrams", index_bigrams)] {
+    for (label, o) in [("no English stems", no_english_stems), ("no Korean stems", no_stems), ("stems + bigrams (index+query)", bigrams), ("stems + index bigrams", index_bigrams)] {
         out.push((format!("as shipped, {label}"), SHIPPED.0, SHIPPED.1, o));
     }
     out
@@ -597,14 +598,38 @@ fn fusion_choice(sums: &TrainSums) {
     let shipped = Method::Product(shipped_fts_share()).label();
     for (i, ((label, depth), mean, n)) in rows.iter().enumerate() {
         if i < 5 || *label == shipped {
-            let note = match (i, *label == shipped) {
-                (0, true) => " (best; shipped)",
-                (0, false) => " (best)",
-                (_, true) => " (shipped)",
-                _ => "",
-            };
+            let note = rank_note(i, *label == shipped);
             println!("| {label}{note} | {depth} | {mean:.4} | {n} |");
         }
+    }
+    // The extension's weights are chosen for both depths it fuses at with
+    // rag_search.hybrid_oversample 10: top_k 10 (100 candidates) and
+    // top_k 100 (1000 candidates).
+    let mut by_method: HashMap<&str, Vec<f64>> = HashMap::new();
+    for ((label, _), mean, _) in &rows {
+        if label.starts_with("weighted (extension)") {
+            by_method.entry(label.as_str()).or_default().push(*mean);
+        }
+    }
+    let mut methods: Vec<(&str, f64)> =
+        by_method.into_iter().map(|(l, v)| (l, v.iter().sum::<f64>() / v.len().max(1) as f64)).collect();
+    methods.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    println!("\n## Weight choice: the extension's fusion, pooled training nDCG@10 averaged over depths 100 and 1000");
+    println!("| method | mean pooled train nDCG@10 |");
+    println!("|---|---:|");
+    for (i, (label, mean)) in methods.iter().enumerate() {
+        let note = rank_note(i, *label == shipped);
+        println!("| {label}{note} | {mean:.4} |");
+    }
+}
+
+/// The note after a ranked row: the first is the best, the shipped one says so.
+fn rank_note(rank: usize, shipped: bool) -> &'static str {
+    match (rank, shipped) {
+        (0, true) => " (best; shipped)",
+        (0, false) => " (best)",
+        (_, true) => " (shipped)",
+        _ => "",
     }
 }
 

@@ -432,7 +432,8 @@ mod tests {
         assert!(grid.iter().all(|w| w.entity == 0.0 && (w.vec > 0.0 || w.fts > 0.0)));
         assert_eq!(weight_grid(current, true).len(), 1 + (6 * 8 - 1) * 3 * 3 * 3);
         // The current setting is not tried twice when it lies on the grid.
-        assert_eq!(weight_grid(Weights::default(), false).len(), (6 * 8 - 1) * 3 * 3);
+        let on_grid = Weights { vec: 0.55, fts: 0.3, title: 0.05, lex: 0.1, entity: 0.0 };
+        assert_eq!(weight_grid(on_grid, false).len(), (6 * 8 - 1) * 3 * 3);
     }
 
     fn cand(id: i64, document: i64, distance: f64, bm25: f64) -> Candidate {
