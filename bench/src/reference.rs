@@ -135,7 +135,11 @@ pub fn run(
     steps: &mut [f64; STEPS.len()],
 ) -> Result<Vec<(i64, String)>> {
     let q = words.join(" ");
-    let tsquery = tsquery(words, all_terms);
+    // The words as the stored tsvector holds them: English words as their
+    // stems (what rag_search.index_text makes of them; Korean words are
+    // stored whole as well).
+    let lexemes: Vec<String> = words.iter().map(|w| rag_core::text::english::stem(w).into_owned()).collect();
+    let tsquery = tsquery(&lexemes, all_terms);
     let mut clock = Instant::now();
     let mut lap = |i: usize, clock: &mut Instant| {
         steps[i] = clock.elapsed().as_secs_f64() * 1000.0;
