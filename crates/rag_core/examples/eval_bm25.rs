@@ -647,7 +647,11 @@ fn fusion_methods() -> Vec<Method> {
     for fts in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
         out.extend([Method::Product(fts), Method::MinMax(fts), Method::ZScore(fts)]);
     }
-    out.push(Method::Product(shipped_fts_share()));
+    // The shipped share, unless the grid already has it.
+    let shipped = shipped_fts_share();
+    if !out.iter().any(|m| matches!(m, Method::Product(f) if (f - shipped).abs() < 1e-9)) {
+        out.push(Method::Product(shipped));
+    }
     for k in [10.0, 30.0, 60.0] {
         out.push(Method::Rrf(k));
     }

@@ -504,22 +504,17 @@ pub fn context_chunks(top_k: i64, window: i64) -> i64 {
 /// (pages with hits, and exact title matches).
 /// Pages are ranked by their best chunk, so the first `limit` distinct pages
 /// among the best chunks are exactly the best `limit` pages; a page with
-/// many matching chunks can crowd the others out of a short list (every
-/// chunk of a page holds its title words), so the list grows until it
-/// covers `limit` pages, holds every match (fewer hits than wanted), or
-/// reaches `max_candidates`: fourfold, or as many times as the pages found
-/// so far fall short of `limit` when that is more (one page in 32 hits of
-/// 8 asked for: 256 next, not 128 and then 512). `None`: the hits are
-/// enough.
+/// many matching chunks can crowd the others out of a short list, so the
+/// list grows fourfold until it covers `limit` pages, holds every match
+/// (fewer hits than wanted), or reaches `max_candidates`. `None`: the
+/// hits are enough.
 pub fn widen_page_hits(wanted: i64, hits: usize, settled: usize, limit: i64, max_candidates: i64) -> Option<i64> {
-    let settled = i64::try_from(settled).unwrap_or(i64::MAX);
-    let covered = settled >= limit;
+    let covered = i64::try_from(settled).unwrap_or(i64::MAX) >= limit;
     let exhausted = i64::try_from(hits).unwrap_or(i64::MAX) < wanted;
     if covered || exhausted || wanted >= max_candidates {
         return None;
     }
-    let shortfall = limit.saturating_add(settled.max(1) - 1) / settled.max(1);
-    Some(wanted.saturating_mul(shortfall.max(4)).min(max_candidates))
+    Some(wanted.saturating_mul(4).min(max_candidates))
 }
 
 /// Checks a request against the operator's bounds.
@@ -547,10 +542,6 @@ mod tests {
     fn page_hits_widen_until_the_pages_are_covered() {
         // 32 hits on 3 pages of 8: take 128.
         assert_eq!(widen_page_hits(32, 32, 3, 8, 10_000), Some(128));
-        // 32 hits on 1 page of 8: as many times as pages are missing.
-        assert_eq!(widen_page_hits(32, 32, 1, 8, 10_000), Some(256));
-        assert_eq!(widen_page_hits(32, 32, 1, 100, 10_000), Some(3_200));
-        assert_eq!(widen_page_hits(32, 32, 3, 100, 10_000), Some(32 * 34));
         // Enough pages, or every match already taken: stop.
         assert_eq!(widen_page_hits(32, 32, 8, 8, 10_000), None);
         assert_eq!(widen_page_hits(32, 20, 3, 8, 10_000), None);
