@@ -27,7 +27,8 @@ mod rag_search {
         rag_core::text::index_text(content)
     }
 
-    /// The stored tsvector of a chunk: `to_tsvector(config, index_text(content))`.
+    /// `to_tsvector(config, index_text(content))`, what a chunk's stored
+    /// tsvector is built from (`chunk_tsvector`, below, adds the title).
     /// With the built-in `simple` configuration and English or Korean text
     /// it is built in Rust to the same bytes (PostgreSQL's parser is the
     /// largest cost of ingesting a chunk); anything else goes to PostgreSQL.

@@ -1,7 +1,8 @@
 //! Text normalisation for full-text search over Korean and English content.
 //!
-//! The extension stores `to_tsvector('simple', rag_search.index_text(content))`
-//! and queries with `to_tsquery('simple', build_tsquery(q))`. Two facts about
+//! The extension stores `to_tsvector('simple', rag_search.index_text(text))`,
+//! where `text` is the document title [`TITLE_REPEATS`] times and the chunk
+//! ([`titled_text`]), and queries with `to_tsquery('simple', build_tsquery(q))`. Two facts about
 //! PostgreSQL drive the design (checked against PostgreSQL 15):
 //!
 //! * Hangul syllables are word characters, so `탄핵을` is one lexeme and the
