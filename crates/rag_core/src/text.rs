@@ -84,10 +84,6 @@ impl Default for TextOptions {
     }
 }
 
-/// Text to feed to `to_tsvector('simple', …)`: the lowercase alphanumeric
-/// words of `content` separated by spaces; after each Korean word, its stems
-/// (`탄핵을` → `탄핵을 탄핵`). ASCII words come out exactly as PostgreSQL
-/// would index them in isolation; punctuation only separates words.
 /// How many times a document's title is indexed before each of its chunks:
 /// the chunk's full text is one field holding the title this many times and
 /// then the chunk, so a title word counts as much as this many mentions in
@@ -116,6 +112,11 @@ pub fn titled_text(title: &str, content: &str, repeats: usize) -> String {
     out
 }
 
+/// Text to feed to `to_tsvector('simple', …)`: the lowercase alphanumeric
+/// words of `content` separated by spaces; English words as their Porter
+/// stems (`studies` → `studi`); after each Korean word, its stems
+/// (`탄핵을` → `탄핵을 탄핵`). ASCII words come out exactly as PostgreSQL
+/// would index them in isolation; punctuation only separates words.
 pub fn index_text(content: &str) -> String {
     index_text_with(content, &TextOptions::default())
 }
@@ -261,8 +262,9 @@ pub fn build_tsquery_with(q: &str, mode: QueryMatch, opts: &TextOptions) -> Opti
 
 /// True when every query term occurs somewhere in the window `texts` (a
 /// chunk and its neighbours), case-insensitively. Terms are matched as
-/// substrings of the normalised words, which also covers stems (a stem is a
-/// prefix of the word it came from: `탄핵` in `탄핵을`). No terms → true.
+/// substrings of the normalised words (English words as their stems), which
+/// also covers Korean stems (a prefix of the word they came from: `탄핵` in
+/// `탄핵을`). No terms → true.
 pub fn keyword_window_match(query_terms: &[String], texts: &[&str]) -> bool {
     if query_terms.is_empty() {
         return true;
@@ -274,14 +276,9 @@ pub fn keyword_window_match(query_terms: &[String], texts: &[&str]) -> bool {
     let opts = TextOptions::default();
     for t in texts {
         // English words as their stems, which are what query terms hold
-        // (a stem need not be a prefix of its word: happy → happi).
-        for_each_word(t, |word, has_hangul| {
-            if has_hangul {
-                push_word(&mut hay, word);
-            } else {
-                push_word(&mut hay, &english_term(word, &opts));
-            }
-        });
+        // (a stem need not be a prefix of its word: happy → happi); other
+        // words pass through english::stem unchanged.
+        for_each_word(t, |word, _| push_word(&mut hay, &english_term(word, &opts)));
         hay.push(' ');
     }
     query_terms.iter().all(|term| {
@@ -620,6 +617,8 @@ mod tests {
             &en,
             &["COVID-19 cases", "new VACCINES"]
         ));
+        // A stem need not be a prefix of its word: happy → happi.
+        assert!(keyword_window_match(&query_terms("happy studies", 10), &["They were happy with the study."]));
         // Terms cannot straddle two texts.
         assert!(!keyword_window_match(&["ab".to_owned()], &["a", "b"]));
         assert!(keyword_window_match(&[], &["anything"]));
