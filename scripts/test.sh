@@ -17,6 +17,18 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+# A clean clone builds everything once, so incremental artifacts would only
+# take disk (a first run of every tier leaves 6.4 GB in target/ with them, 5.1 GB without).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+# A full disk fails the build midway with "No space left on device"; say so
+# before anything starts.
+free_kb="$(df -Pk "$ROOT" | awk 'NR == 2 { print $4 }')"
+if [ ! -d "$ROOT/target/debug" ] && [ "${free_kb:-0}" -lt $((5 * 1024 * 1024)) ]; then
+    echo "scripts/test.sh: only $((free_kb / 1024)) MB free on the disk of $ROOT; a first run needs about 5 GB for target/" >&2
+    echo "hint: free disk space (old clones, other target/ directories) and run again" >&2
+    exit 1
+fi
 bash scripts/setup.sh
 source scripts/env.sh
 
