@@ -165,7 +165,7 @@ query!(SEARCH_FTS_RESCORE, "search_fts_rescore.sql");
 query!(SEARCH_FTS_CONFIRM, "search_fts_confirm.sql");
 query!(SEARCH_POSTINGS_CELLS, "search_postings_cells.sql");
 query!(SEARCH_TITLES, "search_titles.sql");
-query!(SEARCH_TITLE_DOCUMENTS, "search_title_documents.sql");
+query!(CANDIDATE_PAGES_EXACT_TITLES, "candidate_pages_exact_titles.sql");
 query!(SEARCH_CHEAP_SIGNALS, "search_cheap_signals.sql");
 query!(SEARCH_TRIGRAM_SIGNALS, "search_trigram_signals.sql");
 query!(SEARCH_ROWS, "search_rows.sql");

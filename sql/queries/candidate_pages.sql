@@ -1,5 +1,5 @@
 -- Pages (documents) from full-text chunk hits, unioned with the documents
--- whose title is trigram-similar to the query (found before, $5).
+-- whose title is the query up to case (found before, $5).
 -- $1 hit chunk ids, $2 their BM25 scores, $3 query text, $4 limit,
 -- $5 document ids. Order: an exact title match, best chunk score, number
 -- of hit chunks, title similarity — computed only for the pages that reach

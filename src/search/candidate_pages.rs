@@ -11,6 +11,7 @@ use rag_core::search::{title_like, widen_page_hits};
 use super::fts::fts_top_k;
 use super::retrieve;
 use crate::error::OrRaise;
+use crate::queries::select_planned;
 use crate::{guc, queries};
 
 type PageRow = (String, String, f64, i32, Option<i64>, f64);
@@ -18,9 +19,12 @@ type PageRow = (String, String, f64, i32, Option<i64>, f64);
 /// Candidate pages from chunk full-text search: the best `limit` ×
 /// rag_search.candidate_oversample chunks by BM25 (more when they cover
 /// fewer than `limit` pages), grouped by page and ordered by best rank then
-/// number of hit chunks. For title-like queries
-/// (a few words), pages whose title is trigram-similar to the query are
-/// unioned in; an exact title match comes first.
+/// number of hit chunks. A page whose title is the query (up to case,
+/// looked up for title-like queries of a few words) comes first, with or
+/// without hits. Every chunk indexes its page's title, so pages whose title
+/// shares the query's words are found through their chunks; a lookup of
+/// trigram-similar titles would add pages only below all of those, at up to
+/// hundreds of milliseconds on a large corpus.
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn rag_candidate_pages(
@@ -76,12 +80,15 @@ fn candidate_pages(q: Option<&str>, limit: Option<i32>, options: Option<JsonbTex
         return Vec::new();
     }
     let stats = retrieve::query_stats(&words);
-    let titled: Vec<i64> =
-        if title_like(&words) { retrieve::title_documents(q, i64::from(limit), scope.source) } else { Vec::new() };
+    let exact_titles: Vec<i64> = if title_like(&words) {
+        retrieve::exact_title_documents(q, i64::from(limit), scope.source)
+    } else {
+        Vec::new()
+    };
     let mut hits_wanted = i64::from(limit) * i64::from(guc::candidate_oversample());
     loop {
         let hits = fts_top_k(&stats, hits_wanted, &scope);
-        let (rows, settled) = pages_of(&hits, q, limit, &titled);
+        let (rows, settled) = pages_of(&hits, q, limit, &exact_titles);
         match widen_page_hits(hits_wanted, hits.len(), settled, i64::from(limit), guc::max_candidates()) {
             Some(more) => hits_wanted = more,
             None => return rows,
@@ -89,15 +96,16 @@ fn candidate_pages(q: Option<&str>, limit: Option<i32>, options: Option<JsonbTex
     }
 }
 
-/// The pages of chunk `hits` (id, score) and of the `titled` documents, and
-/// how many of them more hits could not displace (an exact title match or
-/// a page with hits: a page found only further down ranks below them).
-fn pages_of(hits: &[(i64, f64)], q: &str, limit: i32, titled: &[i64]) -> (Vec<PageRow>, usize) {
+/// The pages of chunk `hits` (id, score) and of the `exact_titles`
+/// documents, and how many of them more hits could not displace (an exact
+/// title match or a page with hits: a page found only further down ranks
+/// below them).
+fn pages_of(hits: &[(i64, f64)], q: &str, limit: i32, exact_titles: &[i64]) -> (Vec<PageRow>, usize) {
     let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
     let scores: Vec<f64> = hits.iter().map(|h| h.1).collect();
-    let args: [DatumWithOid; 5] = [ids.into(), scores.into(), q.into(), limit.into(), titled.to_vec().into()];
+    let args: [DatumWithOid; 5] = [ids.into(), scores.into(), q.into(), limit.into(), exact_titles.to_vec().into()];
     Spi::connect(|client| {
-        let table = client.select(&*queries::render(queries::CANDIDATE_PAGES, None), None, &args).or_raise("candidate pages");
+        let table = select_planned(client, &queries::render(queries::CANDIDATE_PAGES, None), &args, "candidate pages");
         let mut out = Vec::with_capacity(table.len());
         let mut settled = 0;
         for row in table {

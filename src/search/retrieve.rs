@@ -234,15 +234,14 @@ pub fn title_list(q: &str, limit: i64, filter: &Scope) -> Vec<i64> {
     })
 }
 
-/// Documents (of source `source`, None: all) whose title is
-/// trigram-similar to `q`, most similar first.
-pub fn title_documents(q: &str, limit: i64, source: Option<i32>) -> Vec<i64> {
+/// Documents (of source `source`, None: all) whose title is `q` up to
+/// case.
+pub fn exact_title_documents(q: &str, limit: i64, source: Option<i32>) -> Vec<i64> {
     let args: [DatumWithOid; 3] = [q.into(), limit.into(), source.into()];
     with_local_settings(&title_index_settings(), || {
         Spi::connect(|client| {
-            let rows = client
-                .select(&*render(queries::SEARCH_TITLE_DOCUMENTS, None), None, &args)
-                .or_raise("title candidates");
+            let rows =
+                client.select(queries::CANDIDATE_PAGES_EXACT_TITLES, None, &args).or_raise("exact title matches");
             rows.into_iter().filter_map(|r| r.get_by_name::<i64, _>("id").ok().flatten()).collect()
         })
     })

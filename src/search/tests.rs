@@ -272,6 +272,21 @@ mod tests {
     }
 
     #[pg_test]
+    fn candidate_pages_put_the_page_titled_as_the_query_first_wildcards_taken_literally() {
+        doc("x:exact", "50% Off_Sale", "prices fall", "{}");
+        doc("x:often", "Sale 50", "50 off sale, 50 off sale, off sale again and sale sale sale", "{}");
+        doc("x:look", "50X OffXSale", "sale", "{}");
+        let first = |q: &str| docs_of(&format!("SELECT doc_id FROM rag_candidate_pages('{q}', 3)")).first().cloned();
+        assert_eq!(first("50% off_sale").as_deref(), Some("x:exact"), "the same title up to case");
+        assert_eq!(first("50% OFF_SALE").as_deref(), Some("x:exact"));
+        // Without the exact title, the page with the most query words leads.
+        assert_eq!(first("50 off sale").as_deref(), Some("x:often"));
+        // % and _ in the query are characters, not wildcards.
+        assert_eq!(first("50% off%sale").as_deref(), Some("x:often"));
+        assert_eq!(first("5_% off_sale").as_deref(), Some("x:often"));
+    }
+
+    #[pg_test]
     fn candidate_pages_widen_past_a_page_that_crowds_the_hits() {
         run("SET rag_search.chunk_max_chars = 100");
         run("SET rag_search.chunk_overlap_chars = 0");

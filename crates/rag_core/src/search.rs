@@ -170,7 +170,8 @@ pub struct Lists {
 /// trigrams, and for a whole question the title index has to read the
 /// postings of every one of its trigrams — most titles — to find next to
 /// nothing. The title signal itself is still computed for every candidate
-/// that needs it.
+/// that needs it. rag_candidate_pages looks up titles equal to the query
+/// under the same rule.
 pub const TITLE_QUERY_MAX_TRIGRAMS: usize = 40;
 
 /// About as many trigrams as pg_trgm makes of `words` (each word padded:
