@@ -284,6 +284,14 @@ mod tests {
         // % and _ in the query are characters, not wildcards.
         assert_eq!(first("50% off%sale").as_deref(), Some("x:often"));
         assert_eq!(first("5_% off_sale").as_deref(), Some("x:often"));
+        doc("x:path", "C:\\Temp sale", "files", "{}");
+        doc("x:temps", "Temp sale C", "c temp sale, c temp sale, temp sale", "{}");
+        assert_eq!(first("c temp sale").as_deref(), Some("x:temps"));
+        assert_eq!(first("c:\\temp SALE").as_deref(), Some("x:path"), "a backslash is a character too");
+        run("SET standard_conforming_strings = off");
+        let escaped = first("c:\\\\temp SALE");
+        run("RESET standard_conforming_strings");
+        assert_eq!(escaped.as_deref(), Some("x:path"), "whatever the session's string syntax");
     }
 
     #[pg_test]
