@@ -37,7 +37,7 @@
 \set m auto
 \echo '-- mode auto: hybrid when embeddings are usable, else fts+lexical (the ran column says which)'
 :show;
-\echo '-- rag_candidate_pages: documents ranked by their best full-text chunk, title matches unioned in'
+\echo '-- rag_candidate_pages: documents ranked by their best full-text chunk (titles are indexed with every chunk); a title equal to the query comes first'
 :pages;
 
 \if :{?all}
